@@ -1,0 +1,54 @@
+// Graph -> LLVM IR -> native code through ORC LLJIT.
+//
+// A compiled function computes a whole graph for a run-time batch size B <= maxBatch.
+// Elementwise/broadcast/reduction chains become fused loops in LLVM IR; MatMul, Gather,
+// ScatterAdd and Update call the recc_rt_ kernels (runtime/kernels/Kernels.h). Every
+// intermediate lives in one arena at an offset planned at compile time (liveness-based reuse).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/Graph.h"
+#include "runtime/kernels/Kernels.h"
+
+namespace recc {
+
+struct CodegenOptions {
+  int64_t maxBatch = 1024;
+  int optLevel = 2;  // LLVM optimisation level for the module
+};
+
+/// Where each graph value lives; offsets in bytes into the arena (-1: not in the arena:
+/// inputs, params, and values that are never materialised because they were fused).
+struct BufferPlan {
+  std::vector<int64_t> offset;  // per node
+  int64_t arenaBytes = 0;
+};
+
+/// Arguments of one call. Pointers are owned by the caller.
+struct RunArgs {
+  int64_t batch = 0;
+  std::vector<const void*> inputs;  // per Graph::inputs: i32 or f32, [batch, ...] row-major
+  std::vector<float*> params;       // per Graph::params
+  std::vector<float*> m, v;         // per Graph::params: optimizer moments (training step)
+  const ReccOptimizer* opt = nullptr;
+  std::vector<float*> fetches;      // per fetched value: caller buffer of its size at `batch`
+};
+
+class CompiledGraph {
+ public:
+  /// Lowers `g` (vocabularies bound, verified) computing the values `fetches` (copied to
+  /// RunArgs::fetches after each run) plus every Update side effect. Throws DiagError on a
+  /// lowering failure (naming the op and its DSL location).
+  static std::unique_ptr<CompiledGraph> compile(const Graph& g, std::vector<ValueId> fetches,
+                                                const CodegenOptions& opts = {});
+  virtual ~CompiledGraph() = default;
+  virtual void run(const RunArgs& args) = 0;
+  /// The optimised LLVM module as text (`recc compile --emit=llvm`).
+  virtual const std::string& llvmIR() const = 0;
+  virtual const BufferPlan& plan() const = 0;
+};
+
+}  // namespace recc

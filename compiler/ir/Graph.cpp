@@ -1,0 +1,115 @@
+// Graph IR helpers and the GraphBuilder.
+#include "compiler/ir/Graph.h"
+
+#include "compiler/ops/ShapeRules.h"
+
+namespace recc {
+
+std::string shapeStr(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + s[i].str();
+  return out + "]";
+}
+
+int64_t numElements(const Shape& s, int64_t batch) {
+  int64_t n = 1;
+  for (const Dim& d : s) n *= d.isStatic() ? d.n : batch;
+  return n;
+}
+
+bool hasBatch(const Shape& s) {
+  for (const Dim& d : s)
+    if (d.isBatch()) return true;
+  return false;
+}
+
+const char* dtypeName(DType t) { return t == DType::F32 ? "f32" : "i32"; }
+
+int64_t Attrs::i(const std::string& k, int64_t def) const {
+  auto it = m.find(k);
+  if (it == m.end()) return def;
+  if (auto* p = std::get_if<int64_t>(&it->second)) return *p;
+  if (auto* p = std::get_if<double>(&it->second)) return static_cast<int64_t>(*p);
+  return def;
+}
+
+double Attrs::f(const std::string& k, double def) const {
+  auto it = m.find(k);
+  if (it == m.end()) return def;
+  if (auto* p = std::get_if<double>(&it->second)) return *p;
+  if (auto* p = std::get_if<int64_t>(&it->second)) return static_cast<double>(*p);
+  return def;
+}
+
+const std::string& Attrs::s(const std::string& k) const {
+  static const std::string empty;
+  auto it = m.find(k);
+  if (it == m.end()) return empty;
+  if (auto* p = std::get_if<std::string>(&it->second)) return *p;
+  return empty;
+}
+
+const Shape& Attrs::shape(const std::string& k) const {
+  static const Shape empty;
+  auto it = m.find(k);
+  if (it == m.end()) return empty;
+  if (auto* p = std::get_if<Shape>(&it->second)) return *p;
+  return empty;
+}
+
+int64_t Graph::paramCount() const {
+  int64_t n = 0;
+  for (const ParamDecl& p : params) n += numElements(p.shape, 0);
+  return n;
+}
+
+int Graph::inputIndex(const std::string& name) const {
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+static void bindShape(Shape& s, const std::map<std::string, int64_t>& sizes, const Loc& loc) {
+  for (Dim& d : s) {
+    if (d.isStatic() || d.isBatch()) continue;
+    std::string v = d.sym.substr(1, d.sym.size() - 2);  // "|movie|" -> "movie"
+    auto it = sizes.find(v);
+    if (it == sizes.end()) throw DiagError(loc, "vocabulary '" + v + "' has no size (no input reads it)");
+    d = Dim(it->second);
+  }
+}
+
+void bindVocabularies(Graph& g, const std::map<std::string, int64_t>& sizes) {
+  for (ParamDecl& p : g.params) bindShape(p.shape, sizes, p.loc);
+  for (Node& n : g.nodes) {
+    bindShape(n.shape, sizes, n.loc);
+    for (auto& [k, v] : n.attrs.m)
+      if (auto* s = std::get_if<Shape>(&v)) bindShape(*s, sizes, n.loc);
+  }
+}
+
+ValueId GraphBuilder::add(OpKind op, std::vector<ValueId> inputs, Attrs attrs, Loc loc,
+                          std::string name) {
+  const OpInfo& info = opInfo(op);
+  if (info.arity >= 0 && static_cast<int>(inputs.size()) != info.arity)
+    throw DiagError(loc, std::string(info.name) + ": expects " + std::to_string(info.arity) +
+                             " operand(s), got " + std::to_string(inputs.size()));
+  ShapeResult r = inferShape(g_, op, inputs, attrs);
+  if (!r.error.empty()) throw DiagError(loc, std::string(info.name) + ": " + r.error);
+  Node n;
+  n.op = op;
+  n.inputs = std::move(inputs);
+  n.attrs = std::move(attrs);
+  n.dtype = r.dtype;
+  n.shape = std::move(r.shape);
+  n.loc = std::move(loc);
+  n.name = std::move(name);
+  g_.nodes.push_back(std::move(n));
+  return static_cast<ValueId>(g_.nodes.size() - 1);
+}
+
+ValueId GraphBuilder::constant(double v, Shape shape, Loc loc) {
+  return add(OpKind::Const, {}, Attrs().set("value", v).set("shape", std::move(shape)), std::move(loc));
+}
+
+}  // namespace recc

@@ -1,0 +1,36 @@
+// Graph verifier.
+#include "compiler/ir/Verifier.h"
+
+#include "compiler/ops/ShapeRules.h"
+
+namespace recc {
+
+void verify(const Graph& g) {
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    std::string where = "verifier: %" + std::to_string(i) + " = " + opName(n.op) + ": ";
+    const OpInfo& info = opInfo(n.op);
+    if (info.arity >= 0 && static_cast<int>(n.inputs.size()) != info.arity)
+      throw DiagError(n.loc, where + "wrong number of operands");
+    for (ValueId v : n.inputs)
+      if (v < 0 || static_cast<size_t>(v) >= i)
+        throw DiagError(n.loc, where + "operand %" + std::to_string(v) + " is not defined before use");
+    ShapeResult r = inferShape(g, n.op, n.inputs, n.attrs);
+    if (!r.error.empty()) throw DiagError(n.loc, where + r.error);
+    if (r.shape != n.shape || r.dtype != n.dtype)
+      throw DiagError(n.loc, where + "recorded type " + dtypeName(n.dtype) + shapeStr(n.shape) +
+                                 " differs from inferred " + dtypeName(r.dtype) + shapeStr(r.shape));
+  }
+  auto check = [&](ValueId v, const char* what) {
+    if (v < 0 || static_cast<size_t>(v) >= g.nodes.size())
+      throw DiagError({}, std::string("verifier: ") + what + " refers to an undefined value");
+  };
+  for (const NamedValue& o : g.outputs) check(o.value, "output");
+  for (const LossTerm& l : g.losses) {
+    check(l.value, "loss");
+    if (!g.at(l.value).shape.empty())
+      throw DiagError(l.loc, "loss must be a scalar, got " + shapeStr(g.at(l.value).shape));
+  }
+}
+
+}  // namespace recc

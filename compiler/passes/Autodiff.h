@@ -1,0 +1,24 @@
+// Reverse-mode autodiff on the graph and the training-step graph built from it.
+#pragma once
+#include "compiler/ir/Graph.h"
+
+namespace recc {
+
+/// Sets g.loss = sum_i weight_i * losses_i (a scalar node) and appends the backward pass:
+/// g.grads[p] = d(loss)/d(params[p]) (-1 if the loss does not depend on it). Gradients that
+/// reach a value along several paths are summed. Throws DiagError if the model has no loss.
+void differentiate(Graph& g);
+
+/// forward graph -> training step: differentiate, then one Update(param, grad) node per
+/// parameter with a gradient (the optimizer step), then dead-code elimination keeping the loss
+/// and the updates. The result is verified.
+Graph buildTrainStep(const Graph& forward);
+
+/// forward graph -> inference graph: only what `outputs` need (no labels, no losses).
+Graph buildInference(const Graph& forward);
+
+/// Removes nodes that neither `roots` nor Update nodes depend on; renumbers every ValueId
+/// (outputs, losses, loss, grads, named values that survive). `roots` are updated in place.
+void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots);
+
+}  // namespace recc

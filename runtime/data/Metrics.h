@@ -1,0 +1,22 @@
+// Binary classification metrics.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace recc {
+
+struct Metrics {
+  double auc = 0, logloss = 0, accuracy = 0, precision = 0, recall = 0;
+  int64_t count = 0;
+};
+
+/// AUC (rank-based, ties get the average rank), mean logloss (probabilities clipped to
+/// [1e-7, 1-1e-7]), accuracy/precision/recall at threshold 0.5.
+Metrics computeMetrics(const std::vector<float>& prob, const std::vector<float>& label);
+
+/// {"auc": ..., "logloss": ..., "accuracy": ..., "precision": ..., "recall": ..., "count": ...}
+/// plus `extra` entries; numbers printed with full precision.
+std::string metricsJson(const Metrics& m, const std::map<std::string, double>& extra = {});
+
+}  // namespace recc

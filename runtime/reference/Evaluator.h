@@ -1,0 +1,42 @@
+// The reference evaluator: runs a Graph op by op, naively, in double-checked C++. It is the
+// oracle for the JIT (tests compare every zoo model's outputs and gradients against it).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "compiler/ir/Graph.h"
+#include "runtime/kernels/Kernels.h"
+
+namespace recc {
+
+/// A dense row-major host tensor with a concrete shape.
+struct Tensor {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::vector<float> f;    // when F32
+  std::vector<int32_t> i;  // when I32
+  int64_t size() const;
+  static Tensor zerosF32(std::vector<int64_t> shape);
+  static Tensor ids(std::vector<int64_t> shape, std::vector<int32_t> values);
+};
+
+/// Model state the graph reads and (Gather with max_norm, Update) writes.
+struct ParamState {
+  std::vector<std::vector<float>> values;  // per Graph::params, row-major
+  std::vector<std::vector<float>> m, v;    // optimizer moments, per param (same sizes)
+  ReccOptimizer opt{2, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+};
+
+/// Evaluates every node of `g` (vocabularies must be bound). `inputs` follow Graph::inputs
+/// with leading dim = batch. Returns the value of every node (Update nodes: empty tensors).
+std::vector<Tensor> evaluate(const Graph& g, int64_t batch, const std::vector<Tensor>& inputs,
+                             ParamState& state);
+
+/// Initialises parameters per ParamDecl (normal/uniform/zeros/ones) from a seeded generator;
+/// moments are zeroed. Deterministic for a given seed (the JIT path uses the same function).
+ParamState initParams(const Graph& g, uint64_t seed);
+
+/// True if the evaluator implements the op.
+bool hasReferenceRule(OpKind op);
+
+}  // namespace recc
