@@ -1,5 +1,9 @@
 // Checkpoints: parameters, optimizer state, vocabularies and the model's identity, in one
 // binary file with a magic, a format version and a checksum; written atomically.
+//
+// Layout (all integers little-endian): "RECCKPT\0", u32 version (1), u64 payload length,
+// payload, u64 FNV-1a 64 of the payload. Payload: strings are u64 length + bytes, counts are
+// u64, floats are raw IEEE-754 binary32 (see Checkpoint.cpp for the field order).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -32,5 +36,9 @@ void saveCheckpoint(const std::string& path, const Checkpoint& c);
 /// Reads and verifies magic, version and checksum; a truncated, corrupt, foreign or missing
 /// file throws DataError saying what is wrong and what to do.
 Checkpoint loadCheckpoint(const std::string& path);
+
+/// Test hook: while >= 0, a save fails after writing this many bytes of the temporary file
+/// (simulating a full disk or a crash). -1 (the default) turns it off.
+void setCheckpointWriteFaultForTesting(int64_t failAfterBytes);
 
 }  // namespace recc

@@ -3,7 +3,10 @@
 // Encoding (documented in README): every vocabulary reserves index 0 for padding and index 1
 // for out-of-vocabulary; tokens seen in the training file get 2, 3, ... in order of first
 // appearance. Multi-valued cells ("Action|Drama") are split on '|', encoded, and padded with
-// 0 or truncated to the declared length.
+// 0 or truncated to the declared length (empty tokens are skipped, an empty cell is all
+// padding). An empty single-id cell encodes as 1 (<oov>) and counts in oovCount: a missing
+// value is unknown, not padding. Cells are taken verbatim (no trimming) for ids; dense cells
+// may have surrounding spaces; dense[n] cells hold n numbers separated by '|'.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -24,7 +27,9 @@ class DataError : public std::runtime_error {
 
 /// A parsed CSV file: header plus cells, column-major. RFC 4180: quoted fields with commas,
 /// doubled quotes and newlines; UTF-8 BOM and CRLF accepted. Ragged rows, an empty file or a
-/// missing file throw DataError.
+/// missing file throw DataError. A header-only file is valid here (rows = 0); trailing blank
+/// lines are ignored, a blank line between rows is a ragged row. Duplicate header names are
+/// an error.
 struct CsvTable {
   std::string path;
   std::vector<std::string> header;
@@ -62,7 +67,8 @@ struct Dataset {
 
 /// Encodes `csv` for `inputs`. With `grow`, tokens are added to the vocabularies (training
 /// file); otherwise unseen tokens map to 1 and are counted. Labels must be 0/1, dense values
-/// finite numbers; a missing column names the input and its declaration.
+/// finite numbers; a missing column names the input and its declaration. Zero rows is an
+/// error. Without `needLabels`, a label input whose column is absent is filled with zeros.
 Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabularies& vocabs,
                bool grow, bool needLabels);
 

@@ -1,0 +1,199 @@
+// Gradient rules (VJPs), one per op of Ops.def, each written with forward ops of the table so
+// that later passes (shape checks, DCE, fusion, codegen) never see a gradient-specific op.
+#include "compiler/ops/Gradients.h"
+
+#include <string>
+
+namespace recc {
+
+namespace {
+
+/// Small DSL over GraphBuilder: every node gets the location of the forward node being
+/// differentiated, so a shape error in a gradient still points at the user's line.
+struct G {
+  GraphBuilder& b;
+  Loc loc;
+
+  const Graph& g() { return b.graph(); }
+  const Shape& shape(ValueId v) { return g().at(v).shape; }
+  bool isF32(ValueId v) { return g().at(v).dtype == DType::F32; }
+
+  ValueId op(OpKind k, std::vector<ValueId> in, Attrs a = {}) { return b.add(k, std::move(in), std::move(a), loc); }
+  ValueId add(ValueId x, ValueId y) { return op(OpKind::Add, {x, y}); }
+  ValueId sub(ValueId x, ValueId y) { return op(OpKind::Sub, {x, y}); }
+  ValueId mul(ValueId x, ValueId y) { return op(OpKind::Mul, {x, y}); }
+  ValueId div(ValueId x, ValueId y) { return op(OpKind::Div, {x, y}); }
+  ValueId neg(ValueId x) { return op(OpKind::Neg, {x}); }
+  ValueId scalar(double v) { return b.constant(v, {}, loc); }
+  ValueId matmul(ValueId x, ValueId y, int64_t ta, int64_t tb) {
+    return op(OpKind::MatMul, {x, y}, Attrs().set("ta", ta).set("tb", tb));
+  }
+  /// Undo broadcasting: sum `gy` down to `target` (no node when the shapes already agree).
+  ValueId sumTo(ValueId gy, const Shape& target) {
+    if (shape(gy) == target) return gy;
+    return op(OpKind::SumTo, {gy}, Attrs().set("shape", target));
+  }
+  ValueId broadcastTo(ValueId x, const Shape& target) {
+    if (shape(x) == target) return x;
+    return op(OpKind::BroadcastTo, {x}, Attrs().set("shape", target));
+  }
+  ValueId reshape(ValueId x, const Shape& target) {
+    if (shape(x) == target) return x;
+    return op(OpKind::Reshape, {x}, Attrs().set("shape", target));
+  }
+};
+
+/// d/dx of a reduction over `axis` of x: put the reduced axis back (size 1), then broadcast.
+ValueId unreduce(G& gb, ValueId gy, const Shape& x, int64_t axis, bool keepdims) {
+  ValueId kept = gy;
+  // Numpy broadcasting prepends axes, so a reduction over axis 0 needs no reshape; this also
+  // keeps B-leading reshape restrictions out of the way when the batch axis is reduced.
+  if (!keepdims && axis > 0) {
+    Shape k = x;
+    k[static_cast<size_t>(axis)] = Dim(1);
+    kept = gb.reshape(gy, k);
+  }
+  return gb.broadcastTo(kept, x);
+}
+
+}  // namespace
+
+bool hasGradientRule(OpKind op) {
+  // A switch with no default: adding an op to Ops.def without a case here fails the
+  // build (-Wswitch -Werror); the op-table test checks the same at run time.
+  switch (op) {
+#define OP(E, NAME, ARITY, KIND) case OpKind::E: return true;
+#include "compiler/ops/Ops.def"
+#undef OP
+  }
+  return false;
+}
+
+std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
+  const Node n = b.graph().at(v);  // copy: appending nodes may reallocate the node vector
+  G gb{b, n.loc};
+  const std::vector<ValueId>& in = n.inputs;
+  auto sx = [&](size_t k) { return gb.shape(in[k]); };
+  ValueId y = v;
+  switch (n.op) {
+    // ---- leaves and side effects: nothing flows further ----
+    case OpKind::Input:
+    case OpKind::Param:
+    case OpKind::Const:
+    case OpKind::BatchSize:
+      return {};
+    case OpKind::Update:
+      return {-1, -1};
+
+    // ---- elementwise; binary ops undo broadcasting with SumTo ----
+    case OpKind::Add:
+      return {gb.sumTo(gy, sx(0)), gb.sumTo(gy, sx(1))};
+    case OpKind::Sub:
+      return {gb.sumTo(gy, sx(0)), gb.sumTo(gb.neg(gy), sx(1))};
+    case OpKind::Mul:
+      return {gb.sumTo(gb.mul(gy, in[1]), sx(0)), gb.sumTo(gb.mul(gy, in[0]), sx(1))};
+    case OpKind::Div: {
+      // y = a / b: da = gy / b; db = -gy * a / b^2 = -(gy * y) / b.
+      ValueId da = gb.div(gy, in[1]);
+      ValueId db = gb.neg(gb.div(gb.mul(gy, y), in[1]));
+      return {gb.sumTo(da, sx(0)), gb.sumTo(db, sx(1))};
+    }
+    case OpKind::Neg:
+      return {gb.neg(gy)};
+    case OpKind::Exp:
+      return {gb.mul(gy, y)};
+    case OpKind::Log:
+      return {gb.div(gy, in[0])};
+    case OpKind::Sqrt:
+      return {gb.div(gb.mul(gy, gb.scalar(0.5)), y)};
+    case OpKind::Sigmoid:
+      return {gb.mul(gb.mul(gy, y), gb.sub(gb.scalar(1), y))};
+    case OpKind::Tanh:
+      return {gb.mul(gy, gb.sub(gb.scalar(1), gb.mul(y, y)))};
+    case OpKind::Relu:
+      return {gb.mul(gy, gb.op(OpKind::Step, {in[0]}))};
+    case OpKind::Step:
+      return {-1};  // piecewise constant: zero almost everywhere
+    case OpKind::BceWithLogits: {
+      // l = max(z,0) - z*y + log1p(exp(-|z|)): dl/dz = sigmoid(z) - y, dl/dy = -z.
+      ValueId dz = gb.mul(gy, gb.sub(gb.op(OpKind::Sigmoid, {in[0]}), in[1]));
+      ValueId dy = gb.neg(gb.mul(gy, in[0]));
+      return {gb.sumTo(dz, sx(0)), gb.sumTo(dy, sx(1))};
+    }
+
+    // ---- reductions ----
+    case OpKind::Sum:
+      return {unreduce(gb, gy, sx(0), n.attrs.i("axis"), n.attrs.i("keepdims") != 0)};
+    case OpKind::Mean: {
+      int64_t axis = n.attrs.i("axis");
+      const Dim& d = sx(0)[static_cast<size_t>(axis)];
+      ValueId scaled;
+      if (d.isStatic()) scaled = gb.mul(gy, gb.scalar(1.0 / static_cast<double>(d.n)));
+      else if (d.isBatch()) scaled = gb.div(gy, gb.op(OpKind::BatchSize, {}));
+      else throw DiagError(n.loc, "mean: gradient over the unbound dimension " + d.str());
+      return {unreduce(gb, scaled, sx(0), axis, n.attrs.i("keepdims") != 0)};
+    }
+    case OpKind::SumTo:
+      return {gb.broadcastTo(gy, sx(0))};
+
+    // ---- layout ----
+    case OpKind::BroadcastTo:
+      return {gb.sumTo(gy, sx(0))};
+    case OpKind::Reshape:
+      if (!gb.isF32(in[0])) return {-1};
+      return {gb.reshape(gy, sx(0))};
+    case OpKind::Concat: {
+      int64_t axis = n.attrs.i("axis");
+      std::vector<ValueId> out;
+      int64_t off = 0;
+      for (size_t k = 0; k < in.size(); ++k) {
+        int64_t len = sx(k)[static_cast<size_t>(axis)].n;  // static: the shape rule demands it
+        out.push_back(in.size() == 1 ? gy
+                                     : gb.op(OpKind::Slice, {gy},
+                                             Attrs().set("axis", axis).set("begin", off).set("end", off + len)));
+        off += len;
+      }
+      return out;
+    }
+    case OpKind::Slice: {
+      if (!gb.isF32(in[0])) return {-1};
+      int64_t axis = n.attrs.i("axis"), begin = n.attrs.i("begin"), end = n.attrs.i("end");
+      const Shape& x = sx(0);
+      int64_t total = x[static_cast<size_t>(axis)].n;
+      // Pad the gradient back with zeros on both sides (Const shapes may contain B).
+      std::vector<ValueId> parts;
+      auto zeros = [&](int64_t len) {
+        Shape s = x;
+        s[static_cast<size_t>(axis)] = Dim(len);
+        return gb.b.constant(0.0, s, gb.loc);
+      };
+      if (begin > 0) parts.push_back(zeros(begin));
+      parts.push_back(gy);
+      if (end < total) parts.push_back(zeros(total - end));
+      if (parts.size() == 1) return {gy};
+      return {gb.op(OpKind::Concat, parts, Attrs().set("axis", axis))};
+    }
+
+    // ---- kernels ----
+    case OpKind::MatMul: {
+      // C = op(A) op(B); the four transpose cases, each written as one MatMul per operand.
+      bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
+      ValueId a = in[0], bb = in[1];
+      if (!ta && !tb) return {gb.matmul(gy, bb, 0, 1), gb.matmul(a, gy, 1, 0)};   // gy B^T, A^T gy
+      if (ta && !tb) return {gb.matmul(bb, gy, 0, 1), gb.matmul(a, gy, 0, 0)};    // B gy^T, A gy
+      if (!ta && tb) return {gb.matmul(gy, bb, 0, 0), gb.matmul(gy, a, 1, 0)};    // gy B, gy^T A
+      return {gb.matmul(bb, gy, 1, 1), gb.matmul(gy, a, 1, 1)};                  // B^T gy^T, gy^T A^T
+    }
+    case OpKind::Gather: {
+      // The max_norm renormalisation is treated as a non-differentiable in-place edit of the
+      // table (as in PyTorch); the table receives the rows' gradients scattered back.
+      ValueId dt = gb.op(OpKind::ScatterAdd, {in[1], gy}, Attrs().set("shape", sx(0)));
+      return {dt, -1};
+    }
+    case OpKind::ScatterAdd:
+      return {-1, gb.op(OpKind::Gather, {gy, in[0]}, Attrs().set("max_norm", 0.0))};
+  }
+  throw DiagError(n.loc, std::string(opName(n.op)) + ": no gradient rule");
+}
+
+}  // namespace recc

@@ -1,0 +1,111 @@
+// Reverse-mode autodiff over the graph IR, and the training-step / inference graphs built on it.
+//
+// Algorithm (differentiate): build loss = sum_i w_i * loss_i; mark the values that depend on a
+// parameter (only they need adjoints); sweep the forward nodes in reverse topological order
+// from the loss, asking each node's gradient rule (ops/Gradients.cpp) for the adjoints of its
+// operands and summing (Add) contributions that reach one value along several paths.
+#include "compiler/passes/Autodiff.h"
+
+#include "compiler/ir/Verifier.h"
+#include "compiler/ops/Gradients.h"
+
+namespace recc {
+
+namespace {
+
+/// loss = sum_i weight_i * losses_i (weights of 1 cost no node).
+ValueId buildTotalLoss(Graph& g, GraphBuilder& b) {
+  ValueId total = -1;
+  for (const LossTerm& t : g.losses) {
+    ValueId term = t.value;
+    if (t.weight != 1) term = b.add(OpKind::Mul, {term, b.constant(t.weight, {}, t.loc)}, {}, t.loc);
+    total = total < 0 ? term : b.add(OpKind::Add, {total, term}, {}, t.loc);
+  }
+  return total;
+}
+
+/// needs[v]: v is an f32 value that depends on some parameter (so its adjoint matters).
+std::vector<bool> dependsOnParams(const Graph& g, size_t count) {
+  std::vector<bool> needs(count, false);
+  for (size_t i = 0; i < count; ++i) {
+    const Node& n = g.nodes[i];
+    if (n.dtype != DType::F32) continue;
+    if (n.op == OpKind::Param) needs[i] = true;
+    for (ValueId in : n.inputs) needs[i] = needs[i] || needs[static_cast<size_t>(in)];
+  }
+  return needs;
+}
+
+}  // namespace
+
+void differentiate(Graph& g) {
+  if (g.losses.empty())
+    throw DiagError({}, "model '" + g.model + "' has no loss: nothing to differentiate (add a `loss` line)");
+  GraphBuilder b(g);
+  g.loss = buildTotalLoss(g, b);
+  const size_t forwardCount = g.nodes.size();
+  const std::vector<bool> needs = dependsOnParams(g, forwardCount);
+
+  std::vector<ValueId> adj(forwardCount, -1);
+  adj[static_cast<size_t>(g.loss)] = b.constant(1.0, {}, g.at(g.loss).loc);
+  for (size_t i = static_cast<size_t>(g.loss) + 1; i-- > 0;) {
+    if (adj[i] < 0 || !needs[i]) continue;
+    const auto v = static_cast<ValueId>(i);
+    std::vector<ValueId> ins = g.at(v).inputs;  // copy: gradient() appends nodes
+    std::vector<ValueId> gins = gradient(b, v, adj[i]);
+    for (size_t k = 0; k < gins.size() && k < ins.size(); ++k) {
+      auto in = static_cast<size_t>(ins[k]);
+      if (gins[k] < 0 || !needs[in]) continue;
+      adj[in] = adj[in] < 0 ? gins[k] : b.add(OpKind::Add, {adj[in], gins[k]}, {}, g.at(v).loc);
+    }
+  }
+
+  // A parameter may be read by several Param nodes: their adjoints add up.
+  g.grads.assign(g.params.size(), -1);
+  for (size_t i = 0; i < forwardCount; ++i) {
+    const Node& n = g.nodes[i];
+    if (n.op != OpKind::Param || adj[i] < 0) continue;
+    auto p = static_cast<size_t>(n.attrs.i("index"));
+    ValueId& gp = g.grads[p];
+    gp = gp < 0 ? adj[i] : b.add(OpKind::Add, {gp, adj[i]}, {}, n.loc);
+  }
+}
+
+Graph buildTrainStep(const Graph& forward) {
+  Graph g = forward;
+  differentiate(g);
+  // One Param node per parameter to hang the Update on (the first that reads it).
+  std::vector<ValueId> paramNode(g.params.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].op == OpKind::Param) {
+      auto p = static_cast<size_t>(g.nodes[i].attrs.i("index"));
+      if (paramNode[p] < 0) paramNode[p] = static_cast<ValueId>(i);
+    }
+  // Updates come after every gradient node, so no read of a parameter sees it half-updated.
+  GraphBuilder b(g);
+  for (size_t p = 0; p < g.params.size(); ++p)
+    if (g.grads[p] >= 0)
+      b.add(OpKind::Update, {paramNode[p], g.grads[p]}, Attrs().set("index", static_cast<int64_t>(p)),
+            g.params[p].loc);
+  std::vector<ValueId> roots = {g.loss};
+  eliminateDeadCode(g, roots);
+  verify(g);
+  return g;
+}
+
+Graph buildInference(const Graph& forward) {
+  Graph g = forward;
+  // Losses read labels, which are not available at serving time. Inputs that are no longer
+  // read (labels) stay declared in g.inputs: input indices stay stable and a data loader may
+  // still read the column, the graph just ignores it.
+  g.losses.clear();
+  g.loss = -1;
+  g.grads.clear();
+  std::vector<ValueId> roots;
+  for (const NamedValue& o : g.outputs) roots.push_back(o.value);
+  eliminateDeadCode(g, roots);
+  verify(g);
+  return g;
+}
+
+}  // namespace recc

@@ -1,0 +1,46 @@
+// Dead-code elimination: keep what the roots and the Update nodes need, renumber the rest.
+#include "compiler/passes/Autodiff.h"
+
+namespace recc {
+
+void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots) {
+  const size_t n = g.nodes.size();
+  std::vector<bool> live(n, false);
+  for (ValueId r : roots)
+    if (r >= 0) live[static_cast<size_t>(r)] = true;
+  for (size_t i = 0; i < n; ++i)
+    if (g.nodes[i].op == OpKind::Update) live[i] = true;  // side effects are always kept
+  // Operands precede their users, so one backward sweep propagates liveness.
+  for (size_t i = n; i-- > 0;)
+    if (live[i])
+      for (ValueId in : g.nodes[i].inputs) live[static_cast<size_t>(in)] = true;
+
+  std::vector<ValueId> newId(n, -1);
+  std::vector<Node> kept;
+  for (size_t i = 0; i < n; ++i) {
+    if (!live[i]) continue;
+    newId[i] = static_cast<ValueId>(kept.size());
+    Node node = std::move(g.nodes[i]);
+    for (ValueId& in : node.inputs) in = newId[static_cast<size_t>(in)];
+    kept.push_back(std::move(node));
+  }
+  g.nodes = std::move(kept);
+
+  auto remap = [&](ValueId v) { return v < 0 ? ValueId(-1) : newId[static_cast<size_t>(v)]; };
+  // Entries whose value died disappear (e.g. losses in an inference graph).
+  auto remapList = [&](auto& list) {
+    auto out = list;
+    out.clear();
+    for (auto item : list)
+      if ((item.value = remap(item.value)) >= 0) out.push_back(item);
+    list = std::move(out);
+  };
+  remapList(g.outputs);
+  remapList(g.named);
+  remapList(g.losses);
+  g.loss = remap(g.loss);
+  for (ValueId& gr : g.grads) gr = remap(gr);
+  for (ValueId& r : roots) r = remap(r);
+}
+
+}  // namespace recc

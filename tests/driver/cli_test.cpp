@@ -1,0 +1,76 @@
+// The recc command line: usage errors, check/compile output, and model errors as file:line:col.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+
+#include "tests/driver/RunRecc.h"
+
+using namespace recc_test;
+
+TEST(Cli, UnknownCommandAndFlag) {
+  RunResult r = runRecc("frobnicate x.rec");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown command 'frobnicate'"), std::string::npos) << r.out;
+  r = runRecc("check " + src("zoo/deepfm.rec") + " --bogus 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown flag --bogus"), std::string::npos) << r.out;
+  r = runRecc("train " + src("zoo/deepfm.rec") + " --train " + src("data/ctr_train.csv"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("missing --test"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BadFlagValue) {
+  RunResult r = runRecc("train " + src("zoo/deepfm.rec") + " --train " + src("data/ctr_train.csv") + " --test " +
+                        src("data/ctr_test.csv") + " --epochs zero");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--epochs: 'zero' is not a number"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CheckPrintsShapesAndParameterCount) {
+  RunResult r = runRecc("check " + src("zoo/deepfm.rec"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("f32[B,4,32]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("parameters: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("*|movie|"), std::string::npos) << r.out;
+  r = runRecc("check " + src("zoo/deepfm.rec") + " --data " + src("data/ctr_test.csv"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("|movie|"), std::string::npos) << "vocabularies bound from --data:\n" << r.out;
+}
+
+TEST(Cli, SetOverridesHyperparameter) {
+  RunResult r = runRecc("check " + src("zoo/deepfm.rec") + " --set dim=8");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("f32[B,4,8]"), std::string::npos) << r.out;
+  r = runRecc("check " + src("zoo/deepfm.rec") + " --set nosuch=3");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("nosuch"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ModelErrorIsFileLineCol) {
+  std::string path = tmpPath("bad.rec");
+  {
+    std::ofstream f(path);
+    f << "model M(dim = 4) {\n  input u : id<user>\n  label y : binary\n  e = embedding(dim)\n"
+         "  x = concat([e(u), sum(e(u), axis = 1)], axis = 1)\n  output prob = sigmoid(x)\n}\n";
+  }
+  RunResult r = runRecc("check " + path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("bad.rec:5:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("^"), std::string::npos) << "caret line:\n" << r.out;
+}
+
+TEST(Cli, CompileEmitsEveryStage) {
+  RunResult g = runRecc("compile " + src("zoo/deepfm.rec") + " --emit=graph");
+  ASSERT_EQ(g.code, 0) << g.out;
+  EXPECT_NE(g.out.find("gather("), std::string::npos);
+  RunResult d = runRecc("compile " + src("zoo/deepfm.rec") + " --emit=grad");
+  ASSERT_EQ(d.code, 0) << d.out;
+  EXPECT_NE(d.out.find("scatter_add("), std::string::npos);
+  EXPECT_NE(d.out.find("update("), std::string::npos);
+  RunResult l = runRecc("compile " + src("zoo/deepfm.rec") + " --emit=llvm");
+  ASSERT_EQ(l.code, 0) << l.out.substr(0, 2000);
+  EXPECT_NE(l.out.find("call void @recc_rt_matmul_f32"), std::string::npos);
+  EXPECT_NE(l.out.find("define void @recc_entry"), std::string::npos);
+}
