@@ -15,7 +15,8 @@ struct G {
   Loc loc;
 
   const Graph& g() { return b.graph(); }
-  const Shape& shape(ValueId v) { return g().at(v).shape; }
+  // By value: adding a node may reallocate the node vector and leave references dangling.
+  Shape shape(ValueId v) { return g().at(v).shape; }
   bool isF32(ValueId v) { return g().at(v).dtype == DType::F32; }
 
   ValueId op(OpKind k, std::vector<ValueId> in, Attrs a = {}) { return b.add(k, std::move(in), std::move(a), loc); }
@@ -73,7 +74,7 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
   const Node n = b.graph().at(v);  // copy: appending nodes may reallocate the node vector
   G gb{b, n.loc};
   const std::vector<ValueId>& in = n.inputs;
-  auto sx = [&](size_t k) { return gb.shape(in[k]); };
+  auto sx = [&](size_t k) { return gb.shape(in[k]); };  // a copy, see G::shape
   ValueId y = v;
   switch (n.op) {
     // ---- leaves and side effects: nothing flows further ----
@@ -126,7 +127,7 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
       return {unreduce(gb, gy, sx(0), n.attrs.i("axis"), n.attrs.i("keepdims") != 0)};
     case OpKind::Mean: {
       int64_t axis = n.attrs.i("axis");
-      const Dim& d = sx(0)[static_cast<size_t>(axis)];
+      const Dim d = sx(0)[static_cast<size_t>(axis)];
       ValueId scaled;
       if (d.isStatic()) scaled = gb.mul(gy, gb.scalar(1.0 / static_cast<double>(d.n)));
       else if (d.isBatch()) scaled = gb.div(gy, gb.op(OpKind::BatchSize, {}));
@@ -158,7 +159,7 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
     case OpKind::Slice: {
       if (!gb.isF32(in[0])) return {-1};
       int64_t axis = n.attrs.i("axis"), begin = n.attrs.i("begin"), end = n.attrs.i("end");
-      const Shape& x = sx(0);
+      const Shape x = sx(0);
       int64_t total = x[static_cast<size_t>(axis)].n;
       // Pad the gradient back with zeros on both sides (Const shapes may contain B).
       std::vector<ValueId> parts;

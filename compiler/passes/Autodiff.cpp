@@ -56,6 +56,12 @@ void differentiate(Graph& g) {
     for (size_t k = 0; k < gins.size() && k < ins.size(); ++k) {
       auto in = static_cast<size_t>(ins[k]);
       if (gins[k] < 0 || !needs[in]) continue;
+      // A rule that returns the wrong shape is a compiler bug; report it at the user's line
+      // rather than as a confusing failure in a later Add or Update.
+      if (g.at(gins[k]).shape != g.nodes[in].shape)
+        throw DiagError(g.at(v).loc, std::string(opName(g.at(v).op)) + ": gradient rule produced " +
+                                         shapeStr(g.at(gins[k]).shape) + " for operand " +
+                                         std::to_string(k + 1) + " of shape " + shapeStr(g.nodes[in].shape));
       adj[in] = adj[in] < 0 ? gins[k] : b.add(OpKind::Add, {adj[in], gins[k]}, {}, g.at(v).loc);
     }
   }
@@ -63,11 +69,11 @@ void differentiate(Graph& g) {
   // A parameter may be read by several Param nodes: their adjoints add up.
   g.grads.assign(g.params.size(), -1);
   for (size_t i = 0; i < forwardCount; ++i) {
-    const Node& n = g.nodes[i];
-    if (n.op != OpKind::Param || adj[i] < 0) continue;
-    auto p = static_cast<size_t>(n.attrs.i("index"));
+    if (g.nodes[i].op != OpKind::Param || adj[i] < 0) continue;
+    auto p = static_cast<size_t>(g.nodes[i].attrs.i("index"));
+    Loc loc = g.nodes[i].loc;  // a copy: b.add may reallocate the node vector
     ValueId& gp = g.grads[p];
-    gp = gp < 0 ? adj[i] : b.add(OpKind::Add, {gp, adj[i]}, {}, n.loc);
+    gp = gp < 0 ? adj[i] : b.add(OpKind::Add, {gp, adj[i]}, {}, loc);
   }
 }
 

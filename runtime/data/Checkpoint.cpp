@@ -179,7 +179,7 @@ Checkpoint parsePayload(const std::string& path, const char* p, size_t n) {
     if (nt < 2) r.bad("vocabulary '" + name + "' lacks <pad>/<oov>");
     voc.tokens.clear();
     for (size_t t = 0; t < nt; ++t) voc.tokens.push_back(r.str());
-    for (size_t t = 2; t < nt; ++t) voc.index.emplace(voc.tokens[t], static_cast<int32_t>(t));
+    if (!voc.reindex()) r.bad("vocabulary '" + name + "' lists a token twice");
     c.vocabs[name] = std::move(voc);
   }
   if (!r.atEnd()) r.bad("extra bytes after the last field");

@@ -1,6 +1,11 @@
 // readCsv: a single-pass RFC 4180 reader over the whole file held in memory.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <string_view>
 
@@ -10,84 +15,118 @@ namespace recc {
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw DataError(path + ": cannot open file: " + std::strerror(errno));
-  std::string buf;
-  // One read of the whole file: the scan below then runs on a flat buffer with no I/O calls.
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    long size = std::ftell(f);
-    if (size > 0) buf.resize(static_cast<size_t>(size));
-    std::rewind(f);
+/// The whole file as bytes: memory-mapped when it is a regular file (no copy, no zero-fill;
+/// page faults dominate reading otherwise), read into a string when it is not (a pipe).
+class FileBytes {
+ public:
+  explicit FileBytes(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw DataError(path + ": cannot open file: " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      size_ = static_cast<size_t>(st.st_size);
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (p != MAP_FAILED) {
+        map_ = static_cast<const char*>(p);
+        ::close(fd);
+        return;
+      }
+    }
+    char chunk[1 << 16];
+    for (;;) {
+      ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        std::string why = std::strerror(errno);
+        ::close(fd);
+        throw DataError(path + ": cannot read file: " + why);
+      }
+      if (n == 0) break;
+      buf_.append(chunk, static_cast<size_t>(n));
+    }
+    ::close(fd);
   }
-  size_t got = buf.empty() ? 0 : std::fread(buf.data(), 1, buf.size(), f);
-  buf.resize(got);
-  // Not seekable (a pipe) or grown since ftell: read the rest in chunks.
-  char chunk[1 << 16];
-  size_t n;
-  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.append(chunk, n);
-  bool bad = std::ferror(f) != 0;
-  std::fclose(f);
-  if (bad) throw DataError(path + ": cannot read file");
-  return buf;
-}
+  ~FileBytes() {
+    if (map_) ::munmap(const_cast<char*>(map_), size_);
+  }
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  std::string_view view() const { return map_ ? std::string_view(map_, size_) : buf_; }
+
+ private:
+  const char* map_ = nullptr;
+  size_t size_ = 0;
+  std::string buf_;
+};
 
 /// Splits the text into records. Record numbers are 1-based (header = 1), like spreadsheet
-/// rows: a newline inside a quoted field does not start a new row.
+/// rows: a newline inside a quoted field does not start a new row. A field is reported as an
+/// offset and length into the text, or into `arena` when doubled quotes had to be undone.
 class Scanner {
  public:
-  Scanner(const std::string& path, std::string_view text) : path_(path), s_(text) {}
+  Scanner(const std::string& path, std::string_view text, std::string& arena)
+      : path_(path), s_(text), arena_(arena) {
+    for (unsigned char c : {',', '\n', '\r'}) stop_[c] = true;
+  }
 
-  bool done() const { return pos_ >= s_.size(); }
   int64_t record() const { return record_; }
 
-  /// Reads one record into `fields` (reusing its strings); returns false at end of input.
-  bool next(std::vector<std::string>& fields, size_t& count) {
-    count = 0;
-    if (done()) return false;
+  /// Calls `sink(index, offset, length, inArena)` for each field of the next record and
+  /// returns the field count; 0 at end of input.
+  template <class Sink>
+  size_t next(Sink&& sink) {
+    const size_t n = s_.size();
+    if (pos_ >= n) return 0;
     ++record_;
+    const char* s = s_.data();
+    size_t count = 0;
     for (;;) {
-      if (count == fields.size()) fields.emplace_back();
-      std::string& f = fields[count++];
-      f.clear();
-      if (pos_ < s_.size() && s_[pos_] == '"') {
-        quoted(f);
+      if (pos_ < n && s[pos_] == '"') {
+        quoted(count++, sink);
       } else {
         size_t start = pos_;
-        while (pos_ < s_.size()) {
-          char c = s_[pos_];
-          if (c == ',' || c == '\n' || c == '\r') break;
-          ++pos_;
-        }
-        f.assign(s_.data() + start, pos_ - start);
+        while (pos_ < n && !stop_[static_cast<unsigned char>(s[pos_])]) ++pos_;
+        sink(count++, start, pos_ - start, false);
       }
-      if (pos_ >= s_.size()) return true;
-      char c = s_[pos_++];
+      if (pos_ >= n) return count;
+      char c = s[pos_++];
       if (c == ',') continue;
-      if (c == '\r' && pos_ < s_.size() && s_[pos_] == '\n') ++pos_;
-      return true;
+      if (c == '\r' && pos_ < n && s[pos_] == '\n') ++pos_;
+      return count;
     }
   }
 
  private:
-  void quoted(std::string& f) {
-    int64_t opened = record_;
-    ++pos_;  // opening quote
+  template <class Sink>
+  void quoted(size_t index, Sink& sink) {
+    const size_t open = pos_++;
+    size_t arenaStart = 0;
+    bool inArena = false;
     for (;;) {
       size_t q = s_.find('"', pos_);
       if (q == std::string_view::npos)
-        throw DataError(path_ + ": row " + std::to_string(opened) +
+        throw DataError(path_ + ": row " + std::to_string(record_) +
                         ": unterminated quoted field (a '\"' is never closed)");
-      f.append(s_.data() + pos_, q - pos_);
-      pos_ = q + 1;
-      if (pos_ < s_.size() && s_[pos_] == '"') {  // doubled quote = one literal quote
-        f.push_back('"');
-        ++pos_;
+      if (q + 1 < s_.size() && s_[q + 1] == '"') {  // doubled quote = one literal quote
+        if (!inArena) {
+          arenaStart = arena_.size();
+          arena_.append(s_.data() + open + 1, pos_ - open - 1);
+          inArena = true;
+        }
+        arena_.append(s_.data() + pos_, q + 1 - pos_);
+        pos_ = q + 2;
         continue;
       }
+      if (inArena) {
+        arena_.append(s_.data() + pos_, q - pos_);
+        sink(index, arenaStart, arena_.size() - arenaStart, true);
+      } else {
+        sink(index, open + 1, q - open - 1, false);
+      }
+      pos_ = q + 1;
       break;
     }
-    if (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != '\n' && s_[pos_] != '\r')
+    if (pos_ < s_.size() && !stop_[static_cast<unsigned char>(s_[pos_])])
       throw DataError(path_ + ": row " + std::to_string(record_) +
                       ": unexpected character after a closing quote (quote the whole field "
                       "and double any quote inside it)");
@@ -95,9 +134,26 @@ class Scanner {
 
   const std::string& path_;
   std::string_view s_;
+  std::string& arena_;
   size_t pos_ = 0;
   int64_t record_ = 0;
+  bool stop_[256] = {};
 };
+
+/// `n` uninitialised words for the cell references. A large block is mapped directly and
+/// asked for huge pages: filling it is then not dominated by one page fault per 4 KiB.
+std::shared_ptr<uint64_t[]> cellBlock(size_t n) {
+  const size_t bytes = n * sizeof(uint64_t);
+  if (bytes >= (size_t{4} << 20)) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
+      return std::shared_ptr<uint64_t[]>(static_cast<uint64_t*>(p),
+                                         [bytes](uint64_t* q) { ::munmap(q, bytes); });
+    }
+  }
+  return std::shared_ptr<uint64_t[]>(new uint64_t[n]);
+}
 
 }  // namespace
 
@@ -108,39 +164,53 @@ int CsvTable::column(const std::string& name) const {
 }
 
 CsvTable readCsv(const std::string& path) {
-  std::string buf = slurp(path);
-  std::string_view text(buf);
+  auto file = std::make_shared<FileBytes>(path);
+  std::string_view text = file->view();
   if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);
   // Trailing blank lines are ignored; a blank line in the middle is a (ragged) row.
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
   if (text.empty()) throw DataError(path + ": file is empty (expected a header row)");
+  if (text.size() >= (uint64_t{1} << (63 - CsvTable::kLenBits)))
+    throw DataError(path + ": file is too large");
 
   CsvTable t;
   t.path = path;
-  Scanner sc(path, text);
-  std::vector<std::string> fields;
-  size_t count = 0;
-  sc.next(fields, count);
-  t.header.assign(fields.begin(), fields.begin() + static_cast<std::ptrdiff_t>(count));
+  t.text_ = text.data();
+  Scanner sc(path, text, t.arena_);
+  sc.next([&](size_t, size_t off, size_t len, bool inArena) {
+    t.header.emplace_back(inArena ? t.arena_.data() + off : text.data() + off, len);
+  });
   for (size_t i = 0; i < t.header.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (t.header[i] == t.header[j])
         throw DataError(path + ": duplicate column '" + t.header[i] + "' in the header");
 
-  // Reserve by line count so that the column vectors do not reallocate while filling.
-  size_t lines = 1;
-  for (char c : text) lines += c == '\n';
+  // Records are at most the line count, so one column-major block of that many rows per
+  // column holds every cell (pages past the last row are never touched).
+  const size_t lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
   const size_t ncols = t.header.size();
-  t.columns.resize(ncols);
-  for (auto& col : t.columns) col.reserve(lines);
-
-  while (sc.next(fields, count)) {
+  t.stride_ = lines;
+  t.cells_ = cellBlock(ncols * lines);  // uninitialised: only rows < t.rows are read
+  uint64_t* cells = t.cells_.get();
+  size_t row = 0;
+  bool tooLong = false;
+  auto sink = [&](size_t i, size_t off, size_t len, bool inArena) {
+    if (i >= ncols) return;
+    tooLong |= len > CsvTable::kLenMask;
+    cells[i * lines + row] =
+        (uint64_t{off} << CsvTable::kLenBits | len) | (inArena ? CsvTable::kArenaBit : 0);
+  };
+  while (size_t count = sc.next(sink)) {
     if (count != ncols)
       throw DataError(path + ": row " + std::to_string(sc.record()) + ": expected " +
                       std::to_string(ncols) + " fields, found " + std::to_string(count));
-    for (size_t c = 0; c < ncols; ++c) t.columns[c].push_back(std::move(fields[c]));
-    ++t.rows;
+    if (tooLong)
+      throw DataError(path + ": row " + std::to_string(sc.record()) +
+                      ": a field is longer than 16 MiB");
+    ++row;
   }
+  t.rows = static_cast<int64_t>(row);
+  t.storage_ = std::move(file);
   return t;
 }
 

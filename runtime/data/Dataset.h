@@ -6,12 +6,15 @@
 // 0 or truncated to the declared length (empty tokens are skipped, an empty cell is all
 // padding). An empty single-id cell encodes as 1 (<oov>) and counts in oovCount: a missing
 // value is unknown, not padding. Cells are taken verbatim (no trimming) for ids; dense cells
-// may have surrounding spaces; dense[n] cells hold n numbers separated by '|'.
+// may have surrounding spaces; dense[n] cells hold up to n numbers separated by '|', padded
+// with 0 or truncated (counted) like ids.
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -25,27 +28,79 @@ class DataError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// A parsed CSV file: header plus cells, column-major. RFC 4180: quoted fields with commas,
-/// doubled quotes and newlines; UTF-8 BOM and CRLF accepted. Ragged rows, an empty file or a
-/// missing file throw DataError. A header-only file is valid here (rows = 0); trailing blank
-/// lines are ignored, a blank line between rows is a ragged row. Duplicate header names are
-/// an error.
-struct CsvTable {
+/// A parsed CSV file: header plus cells. RFC 4180: quoted fields with commas, doubled quotes
+/// and newlines; UTF-8 BOM and CRLF accepted. Ragged rows, an empty file or a missing file
+/// throw DataError. A header-only file is valid here (rows = 0); trailing blank lines are
+/// ignored, a blank line between rows is a ragged row. Duplicate header names are an error.
+///
+/// Cells are not copied: the table keeps the file's bytes (memory-mapped) and one packed
+/// 8-byte reference per cell, column-major; quoted cells whose doubled quotes had to be undone
+/// live in a side arena. A cell may be at most 16 MiB long. Views returned by cell() stay
+/// valid while the table (or a copy of it) lives.
+class CsvTable {
+ public:
   std::string path;
   std::vector<std::string> header;
-  std::vector<std::vector<std::string>> columns;  // columns[c][r]
   int64_t rows = 0;
+
   int column(const std::string& name) const;  // -1 if absent
+  std::string_view cell(size_t col, int64_t row) const {
+    uint64_t x = cells_[col * stride_ + static_cast<size_t>(row)];
+    const char* base = (x & kArenaBit) ? arena_.data() : text_;
+    return {base + ((x & ~kArenaBit) >> kLenBits), static_cast<size_t>(x & kLenMask)};
+  }
+
+  /// One column's cells: col[r] is cell(c, r).
+  class Column {
+   public:
+    Column(const CsvTable& t, size_t c) : t_(&t), c_(c) {}
+    std::string_view operator[](int64_t r) const { return t_->cell(c_, r); }
+    int64_t size() const { return t_->rows; }
+
+   private:
+    const CsvTable* t_;
+    size_t c_;
+  };
+  Column col(size_t c) const { return Column(*this, c); }
+
+  // Cell references: offset << kLenBits | length, plus kArenaBit for arena cells.
+  static constexpr int kLenBits = 24;
+  static constexpr uint64_t kLenMask = (uint64_t{1} << kLenBits) - 1;
+  static constexpr uint64_t kArenaBit = uint64_t{1} << 63;
+
+ private:
+  friend CsvTable readCsv(const std::string& path);
+  std::shared_ptr<const void> storage_;  // owns the bytes text_ points into
+  const char* text_ = nullptr;
+  std::string arena_;
+  std::shared_ptr<uint64_t[]> cells_;  // cells_[c * stride_ + r], r < rows
+  size_t stride_ = 0;
 };
 CsvTable readCsv(const std::string& path);
 
-struct Vocab {
+/// A vocabulary: token strings and an open-addressing index over them (lookups take a
+/// string_view, so encoding a cell does not allocate).
+class Vocab {
+ public:
   std::vector<std::string> tokens;  // tokens[0] = "<pad>", tokens[1] = "<oov>"
-  std::unordered_map<std::string, int32_t> index;
   Vocab();
-  int32_t add(const std::string& tok);     // existing index or a new one
-  int32_t lookup(const std::string& tok) const;  // 1 if unseen
+  int32_t add(std::string_view tok);           // existing index or a new one
+  int32_t lookup(std::string_view tok) const;  // 1 if unseen
   int64_t size() const { return static_cast<int64_t>(tokens.size()); }
+  /// Rebuilds the index from `tokens` (after assigning them directly); tokens[0..1] are the
+  /// reserved entries and are not indexed. Returns false if a token occurs twice.
+  bool reindex();
+
+ private:
+  struct Slot {
+    uint64_t key = 0;  // short tokens: their bytes and length (see Encode.cpp)
+    uint32_t hash = 0;
+    int32_t id = 0;  // 0 = empty (index 0 is <pad>, never in the table)
+  };
+  // The slot holding tok, or the empty slot where it belongs.
+  size_t find(std::string_view tok, uint64_t key, uint32_t hash) const;
+  void grow();
+  std::vector<Slot> slots_;  // size is a power of two, at most half full
 };
 using Vocabularies = std::map<std::string, Vocab>;
 

@@ -1,4 +1,5 @@
 // encode(): CSV cells -> id / float columns per declared input, growing the vocabularies.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string_view>
@@ -9,19 +10,85 @@ namespace recc {
 
 Vocab::Vocab() : tokens{"<pad>", "<oov>"} {}
 
-// The reserved tokens are not in `index`: a data token spelled "<oov>" is an ordinary token.
-int32_t Vocab::add(const std::string& tok) {
-  auto it = index.find(tok);
-  if (it != index.end()) return it->second;
-  int32_t id = static_cast<int32_t>(tokens.size());
-  tokens.push_back(tok);
-  index.emplace(tok, id);
-  return id;
+namespace {
+
+constexpr uint64_t kLongKey = ~uint64_t{0};
+
+/// Tokens of up to 7 bytes are keyed by their bytes and length (compared without touching
+/// `tokens`); longer ones share kLongKey and are compared as strings.
+uint64_t tokenKey(std::string_view tok) {
+  if (tok.size() > 7) return kLongKey;
+  uint64_t k = uint64_t{tok.size()} << 56;
+  for (size_t i = 0; i < tok.size(); ++i)  // not memcpy: a variable-length call costs more
+    k |= uint64_t{static_cast<unsigned char>(tok[i])} << (8 * i);
+  return k;
 }
 
-int32_t Vocab::lookup(const std::string& tok) const {
-  auto it = index.find(tok);
-  return it == index.end() ? 1 : it->second;
+uint32_t tokenHash(std::string_view tok, uint64_t key) {
+  uint64_t h = key;
+  if (key == kLongKey) {  // FNV-1a
+    h = 1469598103934665603ull;
+    for (unsigned char c : tok) h = (h ^ c) * 1099511628211ull;
+  }
+  h ^= h >> 33;  // a 64-bit finaliser spreads the low bits used for the slot index
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<uint32_t>(h);
+}
+
+}  // namespace
+
+size_t Vocab::find(std::string_view tok, uint64_t key, uint32_t hash) const {
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.id == 0) return i;
+    if (s.key == key && s.hash == hash &&
+        (key != kLongKey || tokens[static_cast<size_t>(s.id)] == tok))
+      return i;
+  }
+}
+
+void Vocab::grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(old.empty() ? 64 : old.size() * 2, Slot{});
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.id == 0) continue;
+    size_t i = s.hash & mask;
+    while (slots_[i].id != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+// The reserved tokens are not indexed: a data token spelled "<oov>" is an ordinary token.
+int32_t Vocab::add(std::string_view tok) {
+  if (2 * (tokens.size() + 1) > slots_.size()) grow();
+  const uint64_t key = tokenKey(tok);
+  const uint32_t h = tokenHash(tok, key);
+  Slot& s = slots_[find(tok, key, h)];
+  if (s.id != 0) return s.id;
+  s.key = key;
+  s.hash = h;
+  s.id = static_cast<int32_t>(tokens.size());
+  tokens.emplace_back(tok);
+  return s.id;
+}
+
+int32_t Vocab::lookup(std::string_view tok) const {
+  if (slots_.empty()) return 1;
+  const uint64_t key = tokenKey(tok);
+  const Slot& s = slots_[find(tok, key, tokenHash(tok, key))];
+  return s.id == 0 ? 1 : s.id;
+}
+
+bool Vocab::reindex() {
+  slots_.clear();
+  std::vector<std::string> all = std::move(tokens);
+  tokens.assign(all.begin(), all.begin() + std::min<size_t>(2, all.size()));
+  for (size_t t = 2; t < all.size(); ++t)
+    if (add(all[t]) != static_cast<int32_t>(t)) return false;
+  return true;
 }
 
 std::map<std::string, int64_t> vocabSizes(const Vocabularies& v) {
@@ -59,33 +126,35 @@ class Encoder {
  public:
   Encoder(bool grow, Dataset& d) : grow_(grow), d_(d) {}
 
-  int32_t token(Vocab& v, const std::string& tok) {
+  int32_t token(Vocab& v, std::string_view tok) {
     if (grow_) return v.add(tok);
     int32_t id = v.lookup(tok);
     if (id == 1) ++d_.oovCount;
     return id;
   }
 
-  void id(const std::vector<std::string>& cells, Vocab& v, Column& out) {
+  void id(CsvTable::Column cells, Vocab& v, Column& out) {
     out.dtype = DType::I32;
-    out.ids.resize(cells.size());
-    for (size_t r = 0; r < cells.size(); ++r) {
-      if (cells[r].empty()) {  // a missing id is unknown, not padding (see Dataset.h)
+    const size_t rows = static_cast<size_t>(cells.size());
+    out.ids.resize(rows);
+    for (size_t r = 0; r < rows; ++r) {
+      std::string_view cell = cells[static_cast<int64_t>(r)];
+      if (cell.empty()) {  // a missing id is unknown, not padding (see Dataset.h)
         out.ids[r] = 1;
         ++d_.oovCount;
       } else {
-        out.ids[r] = token(v, cells[r]);
+        out.ids[r] = token(v, cell);
       }
     }
   }
 
-  void ids(const std::vector<std::string>& cells, Vocab& v, int64_t len, Column& out) {
+  void ids(CsvTable::Column cells, Vocab& v, int64_t len, Column& out) {
     out.dtype = DType::I32;
     out.width = len;
-    out.ids.assign(cells.size() * static_cast<size_t>(len), 0);
-    std::string tok;
-    for (size_t r = 0; r < cells.size(); ++r) {
-      std::string_view cell = cells[r];
+    const size_t rows = static_cast<size_t>(cells.size());
+    out.ids.assign(rows * static_cast<size_t>(len), 0);
+    for (size_t r = 0; r < rows; ++r) {
+      std::string_view cell = cells[static_cast<int64_t>(r)];
       int32_t* row = out.ids.data() + r * static_cast<size_t>(len);
       int64_t k = 0;
       bool truncated = false;
@@ -98,51 +167,60 @@ class Encoder {
           truncated = true;
           break;
         }
-        tok.assign(part.data(), part.size());
-        row[k++] = token(v, tok);
+        row[k++] = token(v, part);
       }
       d_.truncatedCells += truncated;
     }
   }
 
-  void dense(const std::vector<std::string>& cells, const Where& w, int64_t width, Column& out) {
+  void dense(CsvTable::Column cells, const Where& w, int64_t width, Column& out) {
     out.dtype = DType::F32;
     out.width = width;
-    out.values.resize(cells.size() * static_cast<size_t>(width));
-    for (size_t r = 0; r < cells.size(); ++r) {
-      std::string_view cell = cells[r];
+    const size_t rows = static_cast<size_t>(cells.size());
+    out.values.resize(rows * static_cast<size_t>(width));
+    for (size_t r = 0; r < rows; ++r) {
+      std::string_view cell = cells[static_cast<int64_t>(r)];
       float* row = out.values.data() + r * static_cast<size_t>(width);
       if (width == 1) {
         if (!parseFloat(cell, row[0]))
-          throw DataError(w.at(static_cast<int64_t>(r)) + "'" + cells[r] +
+          throw DataError(w.at(static_cast<int64_t>(r)) + "'" + std::string(cell) +
                           "' is not a finite number");
         continue;
       }
-      // dense[n]: n numbers separated by '|'.
+      // dense[n]: up to n numbers separated by '|', padded with 0 / truncated like ids[n]
+      // (sequence side features such as "1|0|1" vary in length with the history).
       int64_t k = 0;
-      for (;;) {
+      bool truncated = false;
+      while (!cell.empty()) {
         size_t bar = cell.find('|');
         std::string_view part = cell.substr(0, bar);
-        if (k < width && !parseFloat(part, row[k]))
+        cell = bar == std::string_view::npos ? std::string_view() : cell.substr(bar + 1);
+        if (k == width) {
+          truncated = true;
+          break;
+        }
+        if (!parseFloat(part, row[k++]))
           throw DataError(w.at(static_cast<int64_t>(r)) + "'" + std::string(part) +
                           "' is not a finite number");
-        ++k;
-        if (bar == std::string_view::npos) break;
-        cell = cell.substr(bar + 1);
       }
-      if (k != width)
-        throw DataError(w.at(static_cast<int64_t>(r)) + "expected " + std::to_string(width) +
-                        " numbers separated by '|', found " + std::to_string(k));
+      for (; k < width; ++k) row[k] = 0.0f;
+      d_.truncatedCells += truncated;
     }
   }
 
-  void label(const std::vector<std::string>& cells, const Where& w, Column& out) {
+  void label(CsvTable::Column cells, const Where& w, Column& out) {
     out.dtype = DType::F32;
-    out.values.resize(cells.size());
-    for (size_t r = 0; r < cells.size(); ++r) {
+    const size_t rows = static_cast<size_t>(cells.size());
+    out.values.resize(rows);
+    for (size_t r = 0; r < rows; ++r) {
+      std::string_view cell = cells[static_cast<int64_t>(r)];
       float x = 0;
-      if (!parseFloat(cells[r], x) || (x != 0.0f && x != 1.0f))
-        throw DataError(w.at(static_cast<int64_t>(r)) + "label '" + cells[r] +
+      if (cell.size() == 1 && (cell[0] == '0' || cell[0] == '1')) {  // the common case
+        out.values[r] = static_cast<float>(cell[0] - '0');
+        continue;
+      }
+      if (!parseFloat(cell, x) || (x != 0.0f && x != 1.0f))
+        throw DataError(w.at(static_cast<int64_t>(r)) + "label '" + std::string(cell) +
                         "' is not 0 or 1");
       out.values[r] = x;
     }
@@ -188,7 +266,7 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
       throw DataError(csv.path + ": missing column '" + colName + "' (needed by input " +
                       in.name + "); the header has: " + headerList(csv) + decl);
     }
-    const auto& cells = csv.columns[static_cast<size_t>(c)];
+    CsvTable::Column cells = csv.col(static_cast<size_t>(c));
     Where w{csv, colName};
     const std::string& vname = in.vocab.empty() ? in.name : in.vocab;
     switch (in.kind) {

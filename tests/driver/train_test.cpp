@@ -52,7 +52,7 @@ INSTANTIATE_TEST_SUITE_P(FieldModels, ZooTrains,
                          ::testing::Values(ZooCase{"als_mlp", 0.70}, ZooCase{"als_concat", 0.70},
                                            ZooCase{"embedding_mlp", 0.70}, ZooCase{"fnn", 0.70},
                                            ZooCase{"wide_deep", 0.70}, ZooCase{"deepfm", 0.77}),
-                         [](const auto& info) { return std::string(info.param.model); });
+                         [](const ::testing::TestParamInfo<ZooCase>& p) { return std::string(p.param.model); });
 
 TEST(Train, JitAndReferenceEnginesAgree) {
   std::string tr = headOf(src("data/ctr_train.csv"), 2000, "small_train.csv");

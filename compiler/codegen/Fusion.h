@@ -1,0 +1,38 @@
+// Fusion decisions: which values are computed inside their consumer's loop instead of memory.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "compiler/ir/Graph.h"
+
+namespace recc {
+
+/// Allow, or a reason why not (XLA's FusionDecision).
+struct FusionDecision {
+  bool allowed = true;
+  std::string reason;
+  static FusionDecision allow() { return {}; }
+  static FusionDecision forbid(std::string why) { return {false, std::move(why)}; }
+  explicit operator bool() const { return allowed; }
+};
+
+/// May `producer` be computed in registers inside the loop that computes `consumer`?
+/// `producerUses` is the number of operand slots that read the producer in the whole graph.
+FusionDecision shouldFuse(const Graph& g, ValueId producer, ValueId consumer, int producerUses);
+
+/// The result of fusion over a whole graph.
+struct FusionPlan {
+  std::vector<int> uses;            // per node: operand slots reading it
+  std::vector<bool> materialized;   // per node: has its own storage (caller memory or arena)
+  std::vector<bool> emitted;        // per node: code is generated for it (live or side effect)
+  /// per node: the schedule step at which its value is read for the last time, following
+  /// fused consumers and Reshape aliases to the materialized node whose loop reads it;
+  /// nodes.size() = read by the final fetch copy.
+  std::vector<int> lastRead;
+  /// per node: the node whose buffer holds it (itself, or the root of a Reshape alias chain).
+  std::vector<ValueId> storageRoot;
+};
+
+FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches);
+
+}  // namespace recc

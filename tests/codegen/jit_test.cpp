@@ -1,0 +1,165 @@
+// JIT structure tests: fusion, kernel calls in the IR, buffer plan invariants, errors, an MLP.
+#include <regex>
+
+#include "compiler/codegen/BufferPlan.h"
+#include "compiler/codegen/Fusion.h"
+#include "tests/codegen/JitHarness.h"
+
+namespace recc::test {
+namespace {
+
+int count(const std::string& text, const std::string& pattern) {
+  std::regex re(pattern);
+  return static_cast<int>(std::distance(std::sregex_iterator(text.begin(), text.end(), re),
+                                        std::sregex_iterator()));
+}
+
+CodegenOptions opt(int level, int64_t maxBatch = 8) {
+  CodegenOptions o;
+  o.optLevel = level;
+  o.maxBatch = maxBatch;
+  return o;
+}
+
+TEST(Fusion, ElementwiseChainBecomesOneLoopNest) {
+  TestGraph t;
+  ValueId x = t.dense(4), y = t.dense(4);
+  ValueId a = t.op(OpKind::Add, {x, y});
+  ValueId m = t.op(OpKind::Mul, {a, t.param({4})});
+  ValueId s = t.op(OpKind::Sigmoid, {m});
+  auto cg = CompiledGraph::compile(t.g, {s}, opt(0));
+  EXPECT_EQ(count(cg->llvmIR(), "\\nnest[0-9]*:"), 1) << cg->llvmIR();
+  EXPECT_EQ(cg->plan().offset[static_cast<size_t>(a)], -1);  // never stored
+  EXPECT_EQ(cg->plan().offset[static_cast<size_t>(m)], -1);
+  EXPECT_GE(cg->plan().offset[static_cast<size_t>(s)], 0);
+  EXPECT_EQ(count(cg->llvmIR(), "store float"), 1);
+  EXPECT_TRUE(matchesReference(t, {s}));
+}
+
+TEST(Fusion, SharedOrBroadcastProducersAreMaterialized) {
+  TestGraph t;
+  ValueId x = t.dense(4), col = t.op(OpKind::Reshape, {t.dense(0)}, Attrs().set("shape", Shape{kB, 1}));
+  ValueId e = t.op(OpKind::Exp, {col});       // [B,1] read by a [B,4] loop: would recompute
+  ValueId twice = t.op(OpKind::Tanh, {x});    // two uses
+  ValueId out = t.op(OpKind::Add, {t.op(OpKind::Mul, {e, x}), t.op(OpKind::Mul, {twice, twice})});
+  FusionPlan f = planFusion(t.g, {out});
+  EXPECT_TRUE(f.materialized[static_cast<size_t>(e)]);
+  EXPECT_TRUE(f.materialized[static_cast<size_t>(twice)]);
+  FusionDecision d = shouldFuse(t.g, e, e + 1, 1);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_NE(d.reason.find("broadcast"), std::string::npos) << d.reason;
+  EXPECT_NE(shouldFuse(t.g, twice, out - 1, 2).reason.find("2 uses"), std::string::npos);
+  EXPECT_TRUE(matchesReference(t, {out}));
+}
+
+TEST(Fusion, KernelOperandsAndReshapesForbidFusion) {
+  TestGraph t;
+  ValueId x = t.dense(3);
+  ValueId r = t.op(OpKind::Relu, {x});
+  ValueId mm = t.op(OpKind::MatMul, {r, t.param({3, 2})});
+  FusionDecision d = shouldFuse(t.g, r, mm, 1);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_NE(d.reason.find("kernel"), std::string::npos);
+  ValueId e = t.op(OpKind::Exp, {x});
+  ValueId rs = t.op(OpKind::Reshape, {e}, Attrs().set("shape", Shape{kB, 3, 1}));
+  EXPECT_FALSE(shouldFuse(t.g, e, rs, 1).allowed);
+  EXPECT_TRUE(shouldFuse(t.g, t.b.constant(1, {3}), e, 5).allowed);  // constants always fuse
+}
+
+TEST(Codegen, MatMulLowersToTheEigenKernelCall) {
+  TestGraph t;
+  ValueId mm = t.op(OpKind::MatMul, {t.dense(3), t.param({3, 4})});
+  auto cg = CompiledGraph::compile(t.g, {mm}, opt(2));
+  EXPECT_NE(cg->llvmIR().find("call void @recc_rt_matmul_f32"), std::string::npos) << cg->llvmIR();
+}
+
+TEST(Codegen, WideElementwiseLoopsAreVectorized) {
+  TestGraph t;
+  ValueId x = t.dense(64), y = t.dense(64);
+  ValueId out = t.op(OpKind::Relu, {t.op(OpKind::Mul, {t.op(OpKind::Add, {x, y}), x})});
+  auto cg = CompiledGraph::compile(t.g, {out}, opt(2, 64));
+  EXPECT_GT(count(cg->llvmIR(), "<[0-9]+ x float>"), 0) << cg->llvmIR();
+}
+
+TEST(Codegen, MlpChainMatchesReference) {
+  // relu(x W0 + b0) W1 + b1, summed over features and averaged over the batch.
+  TestGraph t;
+  ValueId x = t.dense(6);
+  ValueId h = t.op(OpKind::Relu, {t.op(OpKind::Add, {t.op(OpKind::MatMul, {x, t.param({6, 8})}), t.param({8})})});
+  ValueId o = t.op(OpKind::Add, {t.op(OpKind::MatMul, {h, t.param({8, 3})}), t.param({3})});
+  ValueId s = t.op(OpKind::Sum, {o}, Attrs().set("axis", int64_t{1}));
+  ValueId loss = t.op(OpKind::Mean, {t.op(OpKind::Sigmoid, {s})}, Attrs().set("axis", int64_t{0}));
+  EXPECT_TRUE(matchesReference(t, {h, o, s, loss}, 5, 3, 8, 3));
+  EXPECT_TRUE(matchesReference(t, {loss}, 8, 4, 8));
+}
+
+TEST(BufferPlan, LiveBuffersNeverOverlapInRandomSchedules) {
+  std::mt19937 rng(42);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<LiveInterval> iv(40);
+    for (size_t i = 0; i < iv.size(); ++i) {
+      iv[i].start = static_cast<int>(i);
+      iv[i].end = static_cast<int>(i + rng() % 10);
+      iv[i].bytes = (rng() % 4 == 0) ? 0 : 1 + static_cast<int64_t>(rng() % 5000);
+    }
+    int64_t arena = 0;
+    std::vector<int64_t> off = packIntervals(iv, arena);
+    ASSERT_EQ(findOverlap(iv, off), "") << "trial " << trial;
+    int64_t total = 0;
+    for (size_t i = 0; i < iv.size(); ++i) {
+      if (iv[i].bytes == 0) continue;
+      EXPECT_EQ(off[i] % kArenaAlign, 0);
+      EXPECT_LE(off[i] + iv[i].bytes, arena);
+      total += (iv[i].bytes + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
+    }
+    EXPECT_LT(arena, total) << "no reuse at all in trial " << trial;
+  }
+}
+
+TEST(BufferPlan, OverlapCheckerCatchesConflicts) {
+  std::vector<LiveInterval> iv = {{100, 0, 3}, {100, 2, 4}};
+  EXPECT_NE(findOverlap(iv, {0, 64}), "");
+  EXPECT_EQ(findOverlap(iv, {0, 128}), "");
+  iv[1].start = 4;  // disjoint lifetimes may share memory
+  EXPECT_EQ(findOverlap(iv, {0, 0}), "");
+}
+
+TEST(BufferPlan, GraphPlanReusesDeadBuffersWithoutOverlap) {
+  TestGraph t;
+  ValueId x = t.dense(16);
+  ValueId cur = x;
+  for (int i = 0; i < 6; ++i)  // each matmul output dies after the next one reads it
+    cur = t.op(OpKind::Tanh, {t.op(OpKind::MatMul, {cur, t.param({16, 16})})});
+  auto cg = CompiledGraph::compile(t.g, {cur}, opt(2));
+  FusionPlan f = planFusion(t.g, {cur});
+  std::vector<LiveInterval> iv = arenaIntervals(t.g, f, 8);
+  EXPECT_EQ(findOverlap(iv, cg->plan().offset), "");
+  int64_t sum = 0;
+  for (const LiveInterval& l : iv) sum += l.bytes;
+  EXPECT_LT(cg->plan().arenaBytes, sum);
+  EXPECT_TRUE(matchesReference(t, {cur}));
+}
+
+TEST(Codegen, UserErrorsThrowDiagError) {
+  TestGraph t;
+  ValueId x = t.dense(3);
+  ValueId e = t.op(OpKind::Exp, {x});
+  auto cg = CompiledGraph::compile(t.g, {e}, opt(1, 4));
+  RunArgs args;
+  args.batch = 5;  // above maxBatch
+  EXPECT_THROW(cg->run(args), DiagError);
+  args.batch = 2;  // missing inputs and fetches
+  EXPECT_THROW(cg->run(args), DiagError);
+  EXPECT_THROW(CompiledGraph::compile(t.g, {99}), DiagError);
+
+  TestGraph u;  // an unbound vocabulary dimension
+  ParamDecl p;
+  p.name = "emb";
+  p.shape = {Dim::sym_("|movie|"), 4};
+  u.g.params.push_back(p);
+  ValueId tab = u.b.add(OpKind::Param, {}, Attrs().set("index", int64_t{0}));
+  EXPECT_THROW(CompiledGraph::compile(u.g, {tab}), DiagError);
+}
+
+}  // namespace
+}  // namespace recc::test

@@ -1,0 +1,196 @@
+// encode(): ids, multi-valued ids, dense and label columns, vocabularies and their errors.
+#include <set>
+
+#include "tests/data/DataTestUtil.h"
+
+namespace recc {
+namespace {
+
+using testing::dataError;
+using testing::fixture;
+using testing::startsWith;
+
+InputDecl decl(const std::string& name, InputKind kind, const std::string& vocab = "",
+               int64_t length = 0, const std::string& column = "") {
+  InputDecl d;
+  d.name = name;
+  d.column = column.empty() ? name : column;
+  d.vocab = vocab;
+  d.kind = kind;
+  d.length = length;
+  return d;
+}
+
+std::vector<InputDecl> smallInputs() {
+  return {decl("user", InputKind::Id, "user"), decl("movie", InputKind::Id, "movie"),
+          decl("genres", InputKind::Ids, "genre", 3), decl("x", InputKind::Dense),
+          decl("label", InputKind::Label)};
+}
+
+TEST(Encode, SmallFileAllKinds) {
+  Vocabularies v;
+  Dataset d = encode(readCsv(fixture("small.csv")), smallInputs(), v, true, true);
+  ASSERT_EQ(d.rows, 4);
+  ASSERT_EQ(d.columns.size(), 5u);
+  // Ids in order of first appearance, starting at 2.
+  EXPECT_EQ(d.columns[0].ids, (std::vector<int32_t>{2, 3, 2, 4}));
+  EXPECT_EQ(d.columns[1].ids, (std::vector<int32_t>{2, 3, 4, 2}));
+  EXPECT_EQ(d.columns[0].dtype, DType::I32);
+  // Genres: Action=2 Drama=3 Comedy=4 (Horror dropped by truncation); empty cell = padding.
+  EXPECT_EQ(d.columns[2].width, 3);
+  EXPECT_EQ(d.columns[2].ids, (std::vector<int32_t>{2, 3, 0, 0, 0, 0, 4, 2, 3, 3, 0, 0}));
+  EXPECT_EQ(d.truncatedCells, 1);
+  EXPECT_EQ(v["genre"].size(), 2 + 3);  // Horror was never seen: truncated before encoding
+  EXPECT_EQ(d.columns[3].values, (std::vector<float>{1.5f, -2.0f, 0.25f, 300.0f}));
+  EXPECT_EQ(d.columns[4].values, (std::vector<float>{1, 0, 1, 0}));
+  EXPECT_EQ(d.oovCount, 0);
+  EXPECT_EQ(v["user"].tokens[0], "<pad>");
+  EXPECT_EQ(v["user"].tokens[1], "<oov>");
+  EXPECT_EQ(v["user"].tokens[3], "u2");
+  auto sizes = vocabSizes(v);
+  EXPECT_EQ(sizes["user"], 5);
+  EXPECT_EQ(sizes["movie"], 5);
+}
+
+TEST(Vocab, ShortAndLongTokensAndGrowth) {
+  Vocab v;
+  // Short tokens are keyed inline, long ones (> 7 bytes) by string; prefixes must not collide.
+  std::vector<std::string> toks = {"", "a", "ab", "abcdefg", "abcdefgh", "abcdefghi", "<oov>",
+                                   std::string("a\0b", 3), std::string("a\0", 2)};
+  for (int i = 0; i < 5000; ++i) toks.push_back("tok" + std::to_string(i * 7919));
+  for (size_t i = 0; i < toks.size(); ++i) EXPECT_EQ(v.add(toks[i]), int32_t(i + 2)) << i;
+  for (size_t i = 0; i < toks.size(); ++i) EXPECT_EQ(v.lookup(toks[i]), int32_t(i + 2)) << i;
+  EXPECT_EQ(v.add("abcdefgh"), 6);
+  EXPECT_EQ(v.lookup("abcdefgx"), 1);
+  EXPECT_EQ(v.lookup("abcdefghij"), 1);
+  EXPECT_EQ(v.lookup("<pad>"), 1);  // reserved entries are not tokens
+  EXPECT_EQ(Vocab().lookup("x"), 1);
+  Vocab w;
+  w.tokens = v.tokens;
+  ASSERT_TRUE(w.reindex());
+  EXPECT_EQ(w.lookup("tok7919"), v.lookup("tok7919"));
+  w.tokens.push_back("a");
+  EXPECT_FALSE(w.reindex());
+}
+
+TEST(Encode, TestSplitCountsOov) {
+  Vocabularies v;
+  encode(readCsv(fixture("small.csv")), smallInputs(), v, true, true);
+  const int64_t users = v["user"].size();
+  Dataset t = encode(readCsv(fixture("small_test.csv")), smallInputs(), v, false, true);
+  // u9 unseen, empty user cell (OOV by design), m7 unseen, Sci-Fi and Western unseen.
+  EXPECT_EQ(t.columns[0].ids, (std::vector<int32_t>{2, 1, 1}));
+  EXPECT_EQ(t.columns[1].ids, (std::vector<int32_t>{2, 2, 1}));
+  EXPECT_EQ(t.columns[2].ids, (std::vector<int32_t>{3, 0, 0, 1, 3, 0, 3, 1, 0}));
+  EXPECT_EQ(t.oovCount, 5);
+  EXPECT_EQ(v["user"].size(), users);  // not grown
+}
+
+TEST(Encode, HeaderOnlyHasNoDataRows) {
+  Vocabularies v;
+  CsvTable t = readCsv(fixture("header_only.csv"));
+  std::string msg = dataError([&] { encode(t, smallInputs(), v, true, true); });
+  EXPECT_TRUE(startsWith(msg, fixture("header_only.csv") + ": ")) << msg;
+  EXPECT_CONTAINS(msg, "has no data rows");
+}
+
+TEST(Encode, MissingColumnNamesInputAndHeader) {
+  Vocabularies v;
+  auto inputs = smallInputs();
+  inputs.push_back(decl("year", InputKind::Id, "year"));
+  std::string msg = dataError([&] { encode(readCsv(fixture("small.csv")), inputs, v, true, true); });
+  EXPECT_TRUE(startsWith(msg, fixture("small.csv") +
+                                  ": missing column 'year' (needed by input year)")) << msg;
+  EXPECT_CONTAINS(msg, "user, movie, genres, x, label");
+}
+
+TEST(Encode, ColumnDiffersFromInputName) {
+  Vocabularies v;
+  std::vector<InputDecl> in{decl("who", InputKind::Id, "user", 0, "user")};
+  Dataset d = encode(readCsv(fixture("small.csv")), in, v, true, false);
+  EXPECT_EQ(d.columns[0].ids, (std::vector<int32_t>{2, 3, 2, 4}));
+}
+
+TEST(Encode, NonNumericDense) {
+  Vocabularies v;
+  std::string msg =
+      dataError([&] { encode(readCsv(fixture("bad_dense.csv")), smallInputs(), v, true, true); });
+  EXPECT_EQ(msg, fixture("bad_dense.csv") + ": row 3, column 'x': 'abc' is not a finite number");
+}
+
+TEST(Encode, NanAndInfDense) {
+  Vocabularies v;
+  EXPECT_EQ(dataError([&] { encode(readCsv(fixture("nan_dense.csv")), smallInputs(), v, true, true); }),
+            fixture("nan_dense.csv") + ": row 4, column 'x': 'nan' is not a finite number");
+  EXPECT_EQ(dataError([&] { encode(readCsv(fixture("inf_dense.csv")), smallInputs(), v, true, true); }),
+            fixture("inf_dense.csv") + ": row 3, column 'x': 'inf' is not a finite number");
+}
+
+TEST(Encode, LabelMustBeZeroOrOne) {
+  Vocabularies v;
+  std::string msg =
+      dataError([&] { encode(readCsv(fixture("bad_label.csv")), smallInputs(), v, true, true); });
+  EXPECT_TRUE(startsWith(msg, fixture("bad_label.csv") + ": row 4, column 'label': ")) << msg;
+  EXPECT_CONTAINS(msg, "'2' is not 0 or 1");
+}
+
+TEST(Encode, MissingLabelColumnAllowedWhenScoring) {
+  std::string p = testing::tempFile("nolabel.csv", "user,x\na,1\nb,2\n");
+  std::vector<InputDecl> in{decl("user", InputKind::Id, "user"), decl("label", InputKind::Label)};
+  Vocabularies v;
+  Dataset d = encode(readCsv(p), in, v, true, false);
+  EXPECT_EQ(d.columns[1].values, (std::vector<float>{0, 0}));
+  EXPECT_CONTAINS(dataError([&] { encode(readCsv(p), in, v, true, true); }),
+                  "missing column 'label'");
+}
+
+TEST(Encode, DenseVectorPadsAndTruncates) {
+  std::string p = testing::tempFile("vec.csv", "f\n1|2|3\n 4 |5|+6\n1|2\n\n7|8|9|10\n");
+  std::vector<InputDecl> in{decl("f", InputKind::Dense, "", 3)};
+  Vocabularies v;
+  Dataset d = encode(readCsv(p), in, v, true, false);
+  EXPECT_EQ(d.columns[0].width, 3);
+  EXPECT_EQ(d.columns[0].values,
+            (std::vector<float>{1, 2, 3, 4, 5, 6, 1, 2, 0, 0, 0, 0, 7, 8, 9}));
+  EXPECT_EQ(d.truncatedCells, 1);
+  std::string bad = testing::tempFile("vec2.csv", "f\n1|2|3\n1||3\n");
+  EXPECT_EQ(dataError([&] { encode(readCsv(bad), in, v, true, false); }),
+            bad + ": row 3, column 'f': '' is not a finite number");
+}
+
+// ---- the shipped MovieLens split ----
+
+std::vector<InputDecl> ctrInputs() {
+  return {decl("user_id", InputKind::Id, "user"), decl("movie_id", InputKind::Id, "movie"),
+          decl("year", InputKind::Id, "year"), decl("genres", InputKind::Ids, "genre", 6),
+          decl("label", InputKind::Label)};
+}
+
+TEST(EncodeMovieLens, TrainAndTestSplits) {
+  Vocabularies v;
+  CsvTable train = readCsv(RECC_SOURCE_DIR "/data/ctr_train.csv");
+  EXPECT_EQ(train.header, (std::vector<std::string>{"user_id", "movie_id", "genres", "year",
+                                                    "rating", "timestamp", "label"}));
+  Dataset d = encode(train, ctrInputs(), v, true, true);
+  EXPECT_EQ(d.rows, 90478);
+  EXPECT_EQ(v["user"].size(), 610 + 2);
+  EXPECT_EQ(v["movie"].size(), 8917 + 2);
+  EXPECT_EQ(v["genre"].size(), 20 + 2);
+  EXPECT_EQ(d.oovCount, 0);
+  EXPECT_GT(d.truncatedCells, 0);  // some movies list more than 6 genres
+  for (float y : d.columns[4].values) EXPECT_TRUE(y == 0 || y == 1);
+  std::set<int32_t> users(d.columns[0].ids.begin(), d.columns[0].ids.end());
+  EXPECT_EQ(users.size(), 610u);
+  EXPECT_EQ(*users.begin(), 2);
+
+  Dataset t = encode(readCsv(RECC_SOURCE_DIR "/data/ctr_test.csv"), ctrInputs(), v, false, true);
+  EXPECT_GT(t.rows, 0);
+  EXPECT_GT(t.oovCount, 0);
+  int64_t oovMovies = 0;
+  for (int32_t id : t.columns[1].ids) oovMovies += id == 1;
+  EXPECT_GT(oovMovies, 0);
+  EXPECT_EQ(v["movie"].size(), 8917 + 2);  // the test split must not grow vocabularies
+}
+
+}  // namespace
+}  // namespace recc

@@ -1,0 +1,219 @@
+// Autodiff structure: fan-out accumulation, loss weighting, DCE renumbering, train/inference graphs.
+#include <gtest/gtest.h>
+
+#include "GradCheck.h"
+#include "compiler/ir/Verifier.h"
+
+using namespace recc;
+using recc::testing::GradCheck;
+
+namespace {
+
+ValueId sumAll(GraphBuilder& b, ValueId v) {
+  while (!b.graph().at(v).shape.empty()) v = b.add(OpKind::Sum, {v}, Attrs().set("axis", int64_t(0)));
+  return v;
+}
+
+ParamState stateWith(std::vector<std::vector<float>> values) {
+  ParamState s;
+  s.values = std::move(values);
+  return s;
+}
+
+/// A small CTR-like model: logit = x*w + bias, loss = bce(logit, label); `unused` is a param no
+/// one reads. Inputs: x dense [B], label [B].
+struct Ctr {
+  Graph g;
+  GraphBuilder b{g};
+  ValueId x, label, w, bias, logit, prob;
+  Ctr() {
+    g.inputs.push_back({"x", "x", "", InputKind::Dense, 0, {}});
+    g.inputs.push_back({"label", "label", "", InputKind::Label, 0, {}});
+    g.params.push_back({"w", {}, "ones", 0, false, {}});
+    g.params.push_back({"unused", {2}, "zeros", 0, false, {}});
+    g.params.push_back({"bias", {}, "zeros", 0, false, {}});
+    x = b.add(OpKind::Input, {}, Attrs().set("index", int64_t(0)));
+    label = b.add(OpKind::Input, {}, Attrs().set("index", int64_t(1)));
+    w = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+    b.add(OpKind::Param, {}, Attrs().set("index", int64_t(1)));
+    bias = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(2)));
+    logit = b.add(OpKind::Add, {b.add(OpKind::Mul, {x, w}), bias});
+    prob = b.add(OpKind::Sigmoid, {logit});
+    g.outputs.push_back({"prob", prob, {}});
+    ValueId l = b.add(OpKind::Mean, {b.add(OpKind::BceWithLogits, {logit, label})}, Attrs().set("axis", int64_t(0)));
+    g.losses.push_back({l, 1.0, {}});
+  }
+  std::vector<Tensor> inputs() const {
+    Tensor xs = Tensor::zerosF32({3}), ys = Tensor::zerosF32({3});
+    xs.f = {0.5f, -1.0f, 2.0f};
+    ys.f = {1.0f, 0.0f, 1.0f};
+    return {xs, ys};
+  }
+};
+
+}  // namespace
+
+TEST(Autodiff, FanOutContributionsAreSummed) {
+  Graph g;
+  GraphBuilder b(g);
+  g.params.push_back({"x", {3}, "zeros", 0, false, {}});
+  ValueId x = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+  ValueId y = b.add(OpKind::Add, {b.add(OpKind::Mul, {x, x}), x});  // x used three times
+  g.losses.push_back({sumAll(b, y), 1.0, {}});
+  differentiate(g);
+  verify(g);
+  ASSERT_EQ(g.grads.size(), 1u);
+  EXPECT_EQ(g.at(g.grads[0]).op, OpKind::Add);  // the contributions meet in an Add
+  ParamState s = stateWith({{1.0f, -2.0f, 0.5f}});
+  auto r = evaluate(g, 1, {}, s);
+  const auto& gr = r[static_cast<size_t>(g.grads[0])].f;
+  EXPECT_FLOAT_EQ(gr[0], 3.0f);  // d(x^2 + x) = 2x + 1
+  EXPECT_FLOAT_EQ(gr[1], -3.0f);
+  EXPECT_FLOAT_EQ(gr[2], 2.0f);
+}
+
+TEST(Autodiff, SeveralParamNodesOfOneParamAddUp) {
+  Graph g;
+  GraphBuilder b(g);
+  g.params.push_back({"x", {2}, "zeros", 0, false, {}});
+  ValueId x1 = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+  ValueId x2 = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+  g.losses.push_back({sumAll(b, b.add(OpKind::Mul, {x1, x2})), 1.0, {}});
+  differentiate(g);
+  ParamState s = stateWith({{3.0f, -1.0f}});
+  auto r = evaluate(g, 1, {}, s);
+  EXPECT_FLOAT_EQ(r[static_cast<size_t>(g.grads[0])].f[0], 6.0f);
+  EXPECT_FLOAT_EQ(r[static_cast<size_t>(g.grads[0])].f[1], -2.0f);
+}
+
+TEST(Autodiff, WeightedLossesAndUnusedParams) {
+  Graph g;
+  GraphBuilder b(g);
+  g.params.push_back({"a", {}, "zeros", 0, false, {}});
+  g.params.push_back({"b", {}, "zeros", 0, false, {}});
+  g.params.push_back({"dead", {}, "zeros", 0, false, {}});
+  ValueId a = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+  ValueId bb = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(1)));
+  b.add(OpKind::Param, {}, Attrs().set("index", int64_t(2)));
+  g.losses.push_back({b.add(OpKind::Mul, {a, a}), 2.0, {}});
+  g.losses.push_back({b.add(OpKind::Mul, {a, bb}), 0.5, {}});
+  differentiate(g);
+  EXPECT_EQ(g.grads[2], -1);
+  ParamState s = stateWith({{3.0f}, {4.0f}, {1.0f}});
+  auto r = evaluate(g, 1, {}, s);
+  EXPECT_FLOAT_EQ(r[static_cast<size_t>(g.loss)].f[0], 2 * 9 + 0.5f * 12);
+  EXPECT_FLOAT_EQ(r[static_cast<size_t>(g.grads[0])].f[0], 2 * 6 + 0.5f * 4);  // 4a + 0.5b
+  EXPECT_FLOAT_EQ(r[static_cast<size_t>(g.grads[1])].f[0], 0.5f * 3);
+}
+
+TEST(Autodiff, NoLossIsADiagnostic) {
+  Graph g;
+  g.model = "M";
+  EXPECT_THROW(differentiate(g), DiagError);
+  EXPECT_THROW(buildTrainStep(g), DiagError);
+}
+
+TEST(Dce, RemovesDeadNodesAndRenumbers) {
+  Graph g;
+  GraphBuilder b(g);
+  g.params.push_back({"a", {2}, "zeros", 0, false, {}});
+  ValueId dead0 = b.constant(3, {2});
+  ValueId a = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+  ValueId dead1 = b.add(OpKind::Exp, {a});
+  ValueId out = b.add(OpKind::Neg, {a});
+  g.named = {{"dead", dead1, {}}, {"out", out, {}}, {"c", dead0, {}}};
+  g.outputs = {{"out", out, {}}, {"gone", dead1, {}}};
+  std::vector<ValueId> roots = {out};
+  eliminateDeadCode(g, roots);
+  verify(g);
+  ASSERT_EQ(g.nodes.size(), 2u);
+  EXPECT_EQ(g.nodes[0].op, OpKind::Param);
+  EXPECT_EQ(g.nodes[1].op, OpKind::Neg);
+  EXPECT_EQ(g.nodes[1].inputs, std::vector<ValueId>{0});
+  EXPECT_EQ(roots, std::vector<ValueId>{1});
+  ASSERT_EQ(g.outputs.size(), 1u);
+  EXPECT_EQ(g.outputs[0].value, 1);
+  ASSERT_EQ(g.named.size(), 1u);
+  EXPECT_EQ(g.named[0].name, "out");
+}
+
+TEST(Dce, KeepsUpdatesAndWhatTheyRead) {
+  Graph g;
+  GraphBuilder b(g);
+  g.params.push_back({"a", {2}, "zeros", 0, false, {}});
+  b.constant(1, {2});  // dead
+  ValueId a = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+  ValueId gr = b.add(OpKind::Neg, {a});
+  b.add(OpKind::Update, {a, gr}, Attrs().set("index", int64_t(0)));
+  std::vector<ValueId> roots;
+  eliminateDeadCode(g, roots);
+  verify(g);
+  ASSERT_EQ(g.nodes.size(), 3u);
+  EXPECT_EQ(g.nodes[2].op, OpKind::Update);
+  EXPECT_EQ(g.nodes[2].inputs, (std::vector<ValueId>{0, 1}));
+}
+
+TEST(TrainStep, OneUpdatePerParamWithAGradient) {
+  Ctr m;
+  Graph t = buildTrainStep(m.g);
+  int updates = 0;
+  for (const Node& n : t.nodes)
+    if (n.op == OpKind::Update) {
+      ++updates;
+      int64_t p = n.attrs.i("index");
+      EXPECT_NE(p, 1) << "the unused parameter gets no update";
+      EXPECT_EQ(t.at(n.inputs[0]).op, OpKind::Param);
+      EXPECT_EQ(t.at(n.inputs[0]).attrs.i("index"), p);
+      EXPECT_EQ(n.inputs[1], t.grads[static_cast<size_t>(p)]);
+    }
+  EXPECT_EQ(updates, 2);
+  ASSERT_GE(t.loss, 0);
+  EXPECT_EQ(t.grads[1], -1);
+
+  // One SGD step of the train graph equals p - lr * grad from the plain differentiated graph.
+  Graph d = m.g;
+  differentiate(d);
+  ParamState s0 = stateWith({{0.7f}, {0, 0}, {-0.2f}});
+  ParamState sd = s0;
+  auto rd = evaluate(d, 3, m.inputs(), sd);
+  ParamState st = s0;
+  st.opt = ReccOptimizer{0, 0.5f, 0, 0, 0, 0, 1};
+  auto rt = evaluate(t, 3, m.inputs(), st);
+  EXPECT_FLOAT_EQ(rt[static_cast<size_t>(t.loss)].f[0], rd[static_cast<size_t>(d.loss)].f[0]);
+  for (size_t p : {size_t{0}, size_t{2}})
+    EXPECT_NEAR(st.values[p][0], s0.values[p][0] - 0.5f * rd[static_cast<size_t>(d.grads[p])].f[0], 1e-6);
+  EXPECT_EQ(st.values[1], s0.values[1]);
+}
+
+TEST(Inference, DropsLossAndLabelsButKeepsInputDeclarations) {
+  Ctr m;
+  Graph inf = buildInference(m.g);
+  EXPECT_TRUE(inf.losses.empty());
+  EXPECT_EQ(inf.loss, -1);
+  EXPECT_EQ(inf.inputs.size(), m.g.inputs.size());
+  for (const Node& n : inf.nodes) {
+    EXPECT_NE(n.op, OpKind::BceWithLogits);
+    EXPECT_NE(n.op, OpKind::Mean);
+    if (n.op == OpKind::Input) {
+      EXPECT_EQ(n.attrs.i("index"), 0) << "the label is no longer read";
+    }
+  }
+  ASSERT_EQ(inf.outputs.size(), 1u);
+  ParamState s1 = stateWith({{0.7f}, {0, 0}, {-0.2f}}), s2 = s1;
+  auto rf = evaluate(m.g, 3, m.inputs(), s1);
+  auto ri = evaluate(inf, 3, m.inputs(), s2);
+  EXPECT_EQ(ri[static_cast<size_t>(inf.outputs[0].value)].f, rf[static_cast<size_t>(m.prob)].f);
+}
+
+TEST(TrainStep, GradientsOfASymbolicBatchModelVerify) {
+  GradCheck c;
+  ValueId h = c.b.add(OpKind::MatMul, {c.batched({3}), c.param({3, 2})}, Attrs());
+  ValueId l = c.b.add(OpKind::Mean, {c.b.add(OpKind::Sum, {h}, Attrs().set("axis", int64_t(1)))},
+                      Attrs().set("axis", int64_t(0)));
+  c.g.losses.push_back({l, 1.0, {}});
+  Graph t = buildTrainStep(c.g);  // verifies internally; symbolic B must survive the rules
+  bool divByBatch = false;        // the mean over B divides its gradient by the run-time B
+  for (const Node& n : t.nodes) divByBatch = divByBatch || n.op == OpKind::BatchSize;
+  EXPECT_TRUE(divByBatch);
+  EXPECT_NO_THROW(verify(t));
+}

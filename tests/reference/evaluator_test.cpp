@@ -1,0 +1,193 @@
+// Reference evaluator semantics per op on hand-computed values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "runtime/reference/Evaluator.h"
+
+using namespace recc;
+
+namespace {
+
+struct Fx {
+  Graph g;
+  GraphBuilder b{g};
+  ParamState s;
+  std::vector<Tensor> in;
+  int64_t batch = 1;
+
+  ValueId param(Shape shape, std::vector<float> v) {
+    g.params.push_back({"p" + std::to_string(g.params.size()), shape, "zeros", 0, false, {}});
+    s.values.push_back(std::move(v));
+    return b.add(OpKind::Param, {}, Attrs().set("index", int64_t(g.params.size() - 1)));
+  }
+  ValueId dense(int64_t len, std::vector<float> v) {
+    g.inputs.push_back({"d" + std::to_string(g.inputs.size()), "", "", InputKind::Dense, len, {}});
+    Tensor t = Tensor::zerosF32(len ? std::vector<int64_t>{batch, len} : std::vector<int64_t>{batch});
+    t.f = std::move(v);
+    in.push_back(t);
+    return b.add(OpKind::Input, {}, Attrs().set("index", int64_t(g.inputs.size() - 1)));
+  }
+  ValueId ids(int64_t len, std::vector<int32_t> v) {
+    g.inputs.push_back({"i" + std::to_string(g.inputs.size()), "", "v", len ? InputKind::Ids : InputKind::Id, len, {}});
+    in.push_back(Tensor::ids(len ? std::vector<int64_t>{batch, len} : std::vector<int64_t>{batch}, std::move(v)));
+    return b.add(OpKind::Input, {}, Attrs().set("index", int64_t(g.inputs.size() - 1)));
+  }
+  ValueId op(OpKind k, std::vector<ValueId> ins, Attrs a = {}) { return b.add(k, std::move(ins), std::move(a)); }
+  Tensor run(ValueId v) { return evaluate(g, batch, in, s)[static_cast<size_t>(v)]; }
+};
+
+void expectValues(const Tensor& t, std::vector<int64_t> shape, std::vector<float> want) {
+  EXPECT_EQ(t.shape, shape);
+  ASSERT_EQ(t.f.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(t.f[i], want[i], 1e-5) << "element " << i;
+}
+
+Attrs ax(int64_t a, int64_t keep = 0) { return Attrs().set("axis", a).set("keepdims", keep); }
+
+}  // namespace
+
+TEST(Evaluator, BroadcastingArithmetic) {
+  Fx f;
+  ValueId a = f.param({2, 1}, {1, 2}), c = f.param({3}, {10, 20, 30});
+  expectValues(f.run(f.op(OpKind::Add, {a, c})), {2, 3}, {11, 21, 31, 12, 22, 32});
+  expectValues(f.run(f.op(OpKind::Sub, {c, a})), {2, 3}, {9, 19, 29, 8, 18, 28});
+  expectValues(f.run(f.op(OpKind::Div, {c, a})), {2, 3}, {10, 20, 30, 5, 10, 15});
+  ValueId s = f.param({}, {-3});
+  expectValues(f.run(f.op(OpKind::Mul, {s, a})), {2, 1}, {-3, -6});
+}
+
+TEST(Evaluator, UnaryOps) {
+  Fx f;
+  ValueId x = f.param({3}, {-1, 0, 4});
+  expectValues(f.run(f.op(OpKind::Relu, {x})), {3}, {0, 0, 4});
+  expectValues(f.run(f.op(OpKind::Step, {x})), {3}, {0, 0, 1});  // step(0) = 0
+  expectValues(f.run(f.op(OpKind::Neg, {x})), {3}, {1, 0, -4});
+  expectValues(f.run(f.op(OpKind::Sigmoid, {x})), {3}, {0.2689414f, 0.5f, 0.9820138f});
+  expectValues(f.run(f.op(OpKind::Tanh, {x})), {3}, {-0.7615942f, 0, 0.9993293f});
+  expectValues(f.run(f.op(OpKind::Exp, {x})), {3}, {0.3678794f, 1, 54.59815f});
+  ValueId p = f.param({2}, {4, 0.25f});
+  expectValues(f.run(f.op(OpKind::Sqrt, {p})), {2}, {2, 0.5f});
+  expectValues(f.run(f.op(OpKind::Log, {p})), {2}, {1.3862944f, -1.3862944f});
+}
+
+TEST(Evaluator, BceWithLogitsIsStable) {
+  Fx f;
+  ValueId z = f.param({4}, {0, 2, -3, 100}), y = f.param({4}, {1, 0, 1, 0});
+  // log 2; 2 + log1p(e^-2); 3 + log1p(e^-3); 100 (no overflow for large logits)
+  expectValues(f.run(f.op(OpKind::BceWithLogits, {z, y})), {4}, {0.6931472f, 2.1269280f, 3.0485874f, 100});
+}
+
+TEST(Evaluator, ReductionsOverTheBatch) {
+  Fx f;
+  f.batch = 3;
+  ValueId x = f.dense(2, {1, 2, 3, 4, 5, 7});
+  expectValues(f.run(f.op(OpKind::Sum, {x}, ax(0))), {2}, {9, 13});
+  expectValues(f.run(f.op(OpKind::Mean, {x}, ax(0))), {2}, {3, 13.0f / 3});
+  expectValues(f.run(f.op(OpKind::Mean, {x}, ax(1, 1))), {3, 1}, {1.5f, 3.5f, 6});
+  expectValues(f.run(f.op(OpKind::BatchSize, {})), {}, {3});
+  expectValues(f.run(f.b.constant(0.5, {kB, 2})), {3, 2}, {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f});
+}
+
+TEST(Evaluator, SumToAndBroadcastTo) {
+  Fx f;
+  ValueId x = f.param({2, 3}, {1, 2, 3, 4, 5, 6});
+  expectValues(f.run(f.op(OpKind::SumTo, {x}, Attrs().set("shape", Shape{3}))), {3}, {5, 7, 9});
+  expectValues(f.run(f.op(OpKind::SumTo, {x}, Attrs().set("shape", Shape{2, 1}))), {2, 1}, {6, 15});
+  expectValues(f.run(f.op(OpKind::SumTo, {x}, Attrs().set("shape", Shape{}))), {}, {21});
+  ValueId c = f.param({2, 1}, {7, 8});
+  expectValues(f.run(f.op(OpKind::BroadcastTo, {c}, Attrs().set("shape", Shape{2, 2, 3}))), {2, 2, 3},
+               {7, 7, 7, 8, 8, 8, 7, 7, 7, 8, 8, 8});
+}
+
+TEST(Evaluator, ReshapeConcatSlice) {
+  Fx f;
+  f.batch = 2;
+  ValueId x = f.dense(4, {1, 2, 3, 4, 5, 6, 7, 8});
+  ValueId r = f.op(OpKind::Reshape, {x}, Attrs().set("shape", Shape{kB, 2, 2}));
+  expectValues(f.run(r), {2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  ValueId y = f.dense(1, {-1, -2});
+  expectValues(f.run(f.op(OpKind::Concat, {y, x, y}, ax(1))), {2, 6}, {-1, 1, 2, 3, 4, -1, -2, 5, 6, 7, 8, -2});
+  expectValues(f.run(f.op(OpKind::Concat, {r, r}, ax(2))), {2, 2, 4}, {1, 2, 1, 2, 3, 4, 3, 4, 5, 6, 5, 6, 7, 8, 7, 8});
+  expectValues(f.run(f.op(OpKind::Slice, {x}, Attrs().set("axis", int64_t(1)).set("begin", int64_t(1)).set("end", int64_t(3)))),
+               {2, 2}, {2, 3, 6, 7});
+  expectValues(f.run(f.op(OpKind::Slice, {r}, Attrs().set("axis", int64_t(2)).set("begin", int64_t(1)).set("end", int64_t(2)))),
+               {2, 2, 1}, {2, 4, 6, 8});
+  ValueId i = f.ids(3, {4, 5, 6, 7, 8, 9});
+  Tensor si = f.run(f.op(OpKind::Slice, {i}, Attrs().set("axis", int64_t(1)).set("begin", int64_t(0)).set("end", int64_t(2))));
+  EXPECT_EQ(si.dtype, DType::I32);
+  EXPECT_EQ(si.i, (std::vector<int32_t>{4, 5, 7, 8}));
+}
+
+TEST(Evaluator, MatMulTransposes) {
+  Fx f;
+  ValueId a = f.param({2, 2}, {1, 2, 3, 4}), c = f.param({2, 2}, {5, 6, 7, 8});
+  auto mm = [&](int64_t ta, int64_t tb) { return f.run(f.op(OpKind::MatMul, {a, c}, Attrs().set("ta", ta).set("tb", tb))); };
+  expectValues(mm(0, 0), {2, 2}, {19, 22, 43, 50});
+  expectValues(mm(1, 0), {2, 2}, {26, 30, 38, 44});
+  expectValues(mm(0, 1), {2, 2}, {17, 23, 39, 53});
+  expectValues(mm(1, 1), {2, 2}, {23, 31, 34, 46});
+  ValueId r = f.param({2, 3}, {1, 0, -1, 2, 1, 0});  // non-square: [1,2] x [2,3]
+  ValueId v = f.param({1, 2}, {3, 4});
+  expectValues(f.run(f.op(OpKind::MatMul, {v, r})), {1, 3}, {11, 4, -3});
+}
+
+TEST(Evaluator, GatherWithMaxNormRenormalisesInPlace) {
+  Fx f;
+  f.batch = 3;
+  ValueId t = f.param({3, 2}, {3, 4, 0.3f, 0.4f, 10, 0});
+  ValueId i = f.ids(0, {0, 1, 0});
+  Tensor out = f.run(f.op(OpKind::Gather, {t, i}, Attrs().set("max_norm", 1.0)));
+  const float k = static_cast<float>(1.0 / (5 + 1e-7));  // PyTorch: max_norm / (norm + 1e-7)
+  expectValues(out, {3, 2}, {3 * k, 4 * k, 0.3f, 0.4f, 3 * k, 4 * k});
+  // The parameter itself changed for the looked-up row only (row 2 has norm 10 but was not read).
+  EXPECT_NEAR(f.s.values[0][0], 0.6, 1e-6);
+  EXPECT_NEAR(f.s.values[0][1], 0.8, 1e-6);
+  EXPECT_EQ(f.s.values[0][2], 0.3f);
+  EXPECT_EQ(f.s.values[0][4], 10.0f);
+}
+
+TEST(Evaluator, GatherSequencesWithoutMaxNorm) {
+  Fx f;
+  f.batch = 2;
+  ValueId t = f.param({3, 2}, {3, 4, 1, 2, 5, 6});
+  Tensor out = f.run(f.op(OpKind::Gather, {t, f.ids(2, {2, 0, 1, 1})}));
+  expectValues(out, {2, 2, 2}, {5, 6, 3, 4, 1, 2, 1, 2});
+  EXPECT_EQ(f.s.values[0][0], 3.0f);  // max_norm 0: the table is untouched
+}
+
+TEST(Evaluator, ScatterAddAccumulatesRepeatedIds) {
+  Fx f;
+  f.batch = 3;
+  ValueId i = f.ids(0, {1, 1, 0});
+  ValueId gr = f.dense(2, {1, 2, 3, 4, 5, 6});
+  expectValues(f.run(f.op(OpKind::ScatterAdd, {i, gr}, Attrs().set("shape", Shape{3, 2}))), {3, 2}, {5, 6, 4, 6, 0, 0});
+}
+
+TEST(Evaluator, UpdateAppliesTheOptimizer) {
+  Fx f;
+  ValueId p = f.param({2}, {1, 2});
+  ValueId gr = f.b.constant(0.5, {2});
+  f.op(OpKind::Update, {p, gr}, Attrs().set("index", int64_t(0)));
+  f.s.opt = ReccOptimizer{0, 0.1f, 0, 0, 0, 0, 1};
+  f.run(p);
+  EXPECT_FLOAT_EQ(f.s.values[0][0], 0.95f);
+  EXPECT_FLOAT_EQ(f.s.values[0][1], 1.95f);
+  // Adam allocates its moments on demand and keeps them in the state.
+  f.s.opt = ReccOptimizer{1, 0.1f, 0.9f, 0.999f, 1e-8f, 0, 1};
+  f.run(p);
+  ASSERT_EQ(f.s.m.size(), 1u);
+  EXPECT_NEAR(f.s.m[0][0], 0.05, 1e-7);
+  EXPECT_NEAR(f.s.values[0][0], 0.85, 1e-6);
+}
+
+TEST(Evaluator, BadInputsAreDiagnostics) {
+  Fx f;
+  f.batch = 2;
+  ValueId t = f.param({3, 2}, {0, 0, 0, 0, 0, 0});
+  f.op(OpKind::Gather, {t, f.ids(0, {0, 3})});  // id 3 is out of range
+  EXPECT_THROW(evaluate(f.g, 2, f.in, f.s), DiagError);
+  f.in[0] = Tensor::ids({3}, {0, 1, 2});  // wrong batch
+  EXPECT_THROW(evaluate(f.g, 2, f.in, f.s), DiagError);
+  EXPECT_THROW(evaluate(f.g, 2, {}, f.s), DiagError);  // missing input
+}
