@@ -29,7 +29,7 @@ const char* kUsage =
     "  recc compile MODEL.rec [--emit=graph|grad|infer|plan|llvm] [--data TRAIN.csv] [--batch N] [--set k=v]...\n"
     "  recc train   MODEL.rec --train TRAIN.csv --test TEST.csv [--epochs N] [--batch N] [--lr X]\n"
     "               [--optimizer sgd|adam|adamw] [--weight-decay X] [--seed N] [--set k=v]...\n"
-    "               [--out CKPT] [--metrics-json FILE] [--engine jit|reference] [--quiet]\n"
+    "               [--out CKPT] [--resume CKPT] [--metrics-json FILE] [--engine jit|reference] [--quiet]\n"
     "  recc eval    CKPT --data DATA.csv [--metrics-json FILE]\n"
     "  recc predict CKPT --data DATA.csv --out PREDS.csv\n";
 
@@ -59,7 +59,7 @@ Args parseArgs(int argc, char** argv) {
       {"check", {"data"}},
       {"compile", {"emit", "data", "batch"}},
       {"train", {"train", "test", "epochs", "batch", "lr", "optimizer", "weight-decay", "seed", "out",
-                 "metrics-json", "engine", "quiet", "eval-batch"}},
+                 "metrics-json", "engine", "quiet", "eval-batch", "resume"}},
       {"eval", {"data", "metrics-json", "engine"}},
       {"predict", {"data", "out", "engine"}},
   };
@@ -213,6 +213,7 @@ int cmdTrain(const Args& a) {
   o.trainPath = a.need("train");
   o.testPath = a.need("test");
   o.outPath = a.get("out");
+  o.resumePath = a.get("resume");
   o.metricsJsonPath = a.get("metrics-json");
   o.includePaths = a.includes;
   o.overrides = a.sets;

@@ -118,3 +118,30 @@ TEST(Train, MissingColumnNamesFileAndColumn) {
   EXPECT_NE(r.out.find("nocol.csv"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("'year'"), std::string::npos) << r.out;
 }
+
+TEST(Train, ResumeGivesTheSameParametersAsOneRun) {
+  std::string tr = headOf(src("data/ctr_train.csv"), 3000, "resume_train.csv");
+  std::string te = headOf(src("data/ctr_test.csv"), 500, "resume_test.csv");
+  std::string base = "train " + src("zoo/deepfm.rec") + " --train " + tr + " --test " + te +
+                     " --batch 256 --seed 5 --quiet --set hidden=[32,16] ";
+  std::string once = tmpPath("once.ckpt"), twice = tmpPath("twice.ckpt");
+  ASSERT_EQ(runRecc(base + "--epochs 3 --out " + once).code, 0);
+  ASSERT_EQ(runRecc(base + "--epochs 2 --out " + twice).code, 0);
+  RunResult r = runRecc(base + "--epochs 3 --resume " + twice + " --out " + twice);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(readFile(once) == readFile(twice)) << "3 epochs in one go and 2 + 1 resumed must be bitwise equal";
+  RunResult done = runRecc(base + "--epochs 3 --resume " + once);
+  EXPECT_EQ(done.code, 2);
+  EXPECT_NE(done.out.find("already has 3 epochs"), std::string::npos) << done.out;
+}
+
+TEST(Train, SameSeedIsBitwiseReproducible) {
+  std::string tr = headOf(src("data/ctr_train.csv"), 2000, "repro_train.csv");
+  std::string te = headOf(src("data/ctr_test.csv"), 300, "repro_test.csv");
+  std::string base = "train " + src("zoo/wide_deep.rec") + " --train " + tr + " --test " + te +
+                     " --epochs 2 --batch 128 --seed 11 --quiet --out ";
+  std::string a = tmpPath("a.ckpt"), b = tmpPath("b.ckpt");
+  ASSERT_EQ(runRecc(base + a).code, 0);
+  ASSERT_EQ(runRecc(base + b).code, 0);
+  EXPECT_TRUE(readFile(a) == readFile(b));
+}

@@ -158,8 +158,17 @@ TrainResult train(const TrainOptions& o) {
   if (fwd.losses.empty())
     throw DiagError({o.modelPath, 0, 0}, "model '" + fwd.model + "' has no loss; add `loss ...` to train it");
 
+  // Resuming starts from the checkpoint's vocabularies, parameters, optimizer state and epoch;
+  // the shuffle of epoch e depends only on (seed, e), so a resumed run retraces an unbroken one.
+  Checkpoint resumed;
+  if (!o.resumePath.empty()) {
+    resumed = loadCheckpoint(o.resumePath);
+    if (resumed.sourceHash != fwd.sourceHash || resumed.modelName != fwd.model || resumed.overrides != o.overrides)
+      throw DataError(o.resumePath + ": was written by another model or other --set values than " + o.modelPath +
+                      "; resume with the same model file and settings");
+  }
   auto tLoad = Clock::now();
-  Vocabularies vocabs;
+  Vocabularies vocabs = resumed.vocabs;
   Dataset trainSet = encode(readCsv(o.trainPath), fwd.inputs, vocabs, /*grow=*/true, /*needLabels=*/true);
   Dataset testSet = encode(readCsv(o.testPath), fwd.inputs, vocabs, /*grow=*/false, /*needLabels=*/true);
   double loadSeconds = since(tLoad);
@@ -170,6 +179,22 @@ TrainResult train(const TrainOptions& o) {
   TrainResult r;
   r.state = initParams(fwd, cfg.seed);
   r.state.opt = makeOptimizer(cfg);
+  int64_t firstEpoch = 0;
+  if (!o.resumePath.empty()) {
+    for (size_t p = 0; p < fwd.params.size(); ++p)
+      if (p >= resumed.params.size() || resumed.paramNames[p] != fwd.params[p].name ||
+          resumed.params[p].size() != r.state.values[p].size())
+        throw DataError(o.resumePath + ": parameter " + fwd.params[p].name + " " + shapeStr(fwd.params[p].shape) +
+                        " does not match the checkpoint (was the training data different?)");
+    r.state.values = resumed.params;
+    r.state.m = resumed.m;
+    r.state.v = resumed.v;
+    r.state.opt.step = resumed.step;
+    firstEpoch = resumed.epoch;
+    if (firstEpoch >= cfg.epochs)
+      throw std::invalid_argument("--resume: the checkpoint already has " + std::to_string(firstEpoch) +
+                                  " epochs; ask for more with --epochs N (N > " + std::to_string(firstEpoch) + ")");
+  }
   auto stepEngine = makeEngine(o.engine, step, {step.loss}, cfg.batch);
   auto infEngine = makeEngine(o.engine, inf, [&] {
     std::vector<ValueId> f;
@@ -194,7 +219,7 @@ TrainResult train(const TrainOptions& o) {
   double laterSeconds = 0;
   int64_t laterSamples = 0;
   size_t metricOut = metricOutput(inf);
-  for (int64_t epoch = 0; epoch < cfg.epochs; ++epoch) {
+  for (int64_t epoch = firstEpoch; epoch < cfg.epochs; ++epoch) {
     std::vector<int64_t> order = shuffledOrder(trainSet.rows, cfg.seed + static_cast<uint64_t>(epoch));
     double lossSum = 0, stepSeconds = 0;
     int64_t batches = 0;
@@ -222,7 +247,7 @@ TrainResult train(const TrainOptions& o) {
       }
     }
     r.epochLoss.push_back(lossSum / static_cast<double>(batches));
-    if (epoch > 0 || cfg.epochs == 1) {
+    if (epoch > firstEpoch || cfg.epochs == firstEpoch + 1) {
       laterSeconds += stepSeconds;
       laterSamples += trainSet.rows;
     }

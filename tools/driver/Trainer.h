@@ -25,6 +25,7 @@ class DivergedError : public std::runtime_error {
 /// then to the defaults below.
 struct TrainOptions {
   std::string modelPath, trainPath, testPath, outPath, metricsJsonPath;
+  std::string resumePath;  // continue the run saved in this checkpoint (same model, same data)
   std::vector<std::string> includePaths;
   std::vector<std::pair<std::string, std::string>> overrides;  // --set
   std::map<std::string, std::string> flags;  // optimizer, lr, batch, epochs, seed, weight_decay, ...
