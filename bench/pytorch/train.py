@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Trains and evaluates one zoo model in PyTorch, the way `recc train` does, and prints one
+JSON line: model, auc, logloss, train_samples_per_sec, infer_samples_per_sec, peak_rss_mb.
+
+  train.py MODEL --train data/ctr_train.csv --test data/ctr_test.csv [--rec zoo/MODEL.rec]
+           [--threads N] [--seed 42] [--epochs N] [--batch N] [--lr X] [--weight-decay X]
+
+Hyperparameters come from the model's .rec file when given (the `model X(dim = .., hidden =
+[..])` header and the `train { }` block), then from the command line, else recc's defaults.
+
+What matches recc:
+- Encoding: per vocabulary, index 0 = padding, 1 = out-of-vocabulary, training tokens 2, 3, ...
+  in order of first appearance; genres split on '|' (empty parts skipped), truncated or padded
+  with 0 to 6; year is categorical; an empty id cell is OOV; test ids unseen in training -> 1.
+- Training: a seeded shuffle per epoch (seed + epoch; a different generator than recc's, so
+  not the same order), batches in that order with the last one partial, mean BCE with logits,
+  AdamW/Adam/SGD with PyTorch's betas and eps, dense embedding gradients.
+- Throughput: the training step only (forward, backward, optimizer update) with the batch
+  already gathered into tensors, summed over every epoch after the first; inference: the
+  forward pass over the test set in file order at the eval batch, without autograd, scored
+  after every epoch like recc does, the last pass reported.
+- Metrics: ROC AUC and log loss (probabilities clipped to [1e-7, 1 - 1e-7], like recc).
+"""
+import argparse
+import csv
+import json
+import os
+import re
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+from sklearn.metrics import log_loss, roc_auc_score
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from models import FIELDS, MODELS, VOCAB_OF  # noqa: E402
+
+GENRE_LEN = 6
+EPS = 1e-7
+
+
+class Vocab:
+    def __init__(self):
+        self.index = {}
+
+    def size(self):
+        return 2 + len(self.index)
+
+    def encode(self, tok, grow):
+        i = self.index.get(tok)
+        if i is None and grow:
+            i = self.index[tok] = 2 + len(self.index)
+        return 1 if i is None else i
+
+
+def encode_csv(path, vocabs, grow):
+    """CSV -> dict of LongTensors (the four fields) plus a float label tensor."""
+    cols = {f: [] for f in FIELDS}
+    labels = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        for row in reader:
+            for field in ("user_id", "movie_id", "year"):
+                cell = row[field]
+                v = vocabs[VOCAB_OF[field]]
+                cols[field].append(v.encode(cell, grow) if cell else 1)
+            g = vocabs["genre"]
+            # Truncated before encoding: tokens past the 6th never enter the vocabulary.
+            ids = [g.encode(t, grow) for t in [t for t in row["genres"].split("|") if t][:GENRE_LEN]]
+            cols["genres"].append(ids + [0] * (GENRE_LEN - len(ids)))
+            label = float(row["label"])
+            if label not in (0.0, 1.0):
+                raise SystemExit(f"{path}: label {row['label']!r} is not 0 or 1")
+            labels.append(label)
+    data = {k: torch.tensor(v, dtype=torch.long) for k, v in cols.items()}
+    return data, torch.tensor(labels, dtype=torch.float32)
+
+
+def rec_settings(path):
+    """Hyperparameters from a .rec file: the model header's defaults and the train block."""
+    text = open(path, encoding="utf-8").read()
+    text = re.sub(r"#[^\n]*", "", text)
+    out = {}
+    m = re.search(r"\bmodel\s+\w+\s*\(([^)]*)\)", text)
+    if m:
+        for k, v in re.findall(r"(\w+)\s*=\s*(\[[^\]]*\]|[^,\s]+)", m.group(1)):
+            out[k] = json.loads(v)
+    m = re.search(r"\btrain\s*\{([^}]*)\}", text)
+    if m:
+        for k, v in re.findall(r"(\w+)\s*=\s*(\"[^\"]*\"|[^,\s]+)", m.group(1)):
+            out[k] = json.loads(v)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model", choices=sorted(MODELS))
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--rec", help="the zoo .rec file to take hyperparameters from")
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--eval-batch", type=int)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--weight-decay", type=float)
+    ap.add_argument("--optimizer", choices=("adamw", "adam", "sgd"))
+    args = ap.parse_args()
+
+    cfg = {"dim": 32, "hidden": [256, 128], "optimizer": "adamw", "lr": 1e-3, "batch": 1024,
+           "epochs": 3, "eval_batch": 4096, "seed": 42}
+    if args.rec:
+        cfg.update(rec_settings(args.rec))
+    for k in ("seed", "epochs", "batch", "eval_batch", "lr", "weight_decay", "optimizer"):
+        if getattr(args, k) is not None:
+            cfg[k] = getattr(args, k)
+    if "weight_decay" not in cfg:  # recc: PyTorch's AdamW default unless the model sets one
+        cfg["weight_decay"] = 0.01 if cfg["optimizer"] == "adamw" else 0.0
+    if cfg["epochs"] < 1 or cfg["batch"] < 1 or cfg["eval_batch"] < 1:
+        raise SystemExit("epochs, batch and eval batch must be positive")
+    if cfg.get("max_norm", 0.0):
+        raise SystemExit("max_norm > 0 is not implemented on the PyTorch side")
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(cfg["seed"])
+
+    vocabs = {v: Vocab() for v in ("user", "movie", "year", "genre")}
+    train_x, train_y = encode_csv(args.train, vocabs, grow=True)
+    test_x, test_y = encode_csv(args.test, vocabs, grow=False)
+    sizes = {k: v.size() for k, v in vocabs.items()}
+
+    cls = MODELS[args.model]
+    model = cls(sizes, dim=cfg["dim"], hidden=tuple(cfg["hidden"]))
+    train_x = {k: train_x[k] for k in cls.inputs}
+    test_x = {k: test_x[k] for k in cls.inputs}
+    params = model.parameters()
+    if cfg["optimizer"] == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    elif cfg["optimizer"] == "adam":
+        opt = torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    else:
+        opt = torch.optim.SGD(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def evaluate():
+        """Test-set probabilities in file order, and the seconds spent in the forward pass."""
+        model.eval()
+        probs, seconds = [], 0.0
+        with torch.inference_mode():
+            for b in range(0, test_y.shape[0], cfg["eval_batch"]):
+                xb = {k: v[b:b + cfg["eval_batch"]] for k, v in test_x.items()}
+                t0 = time.perf_counter()
+                probs.append(torch.sigmoid(model(xb)))
+                seconds += time.perf_counter() - t0
+        return probs, seconds
+
+    rows = train_y.shape[0]
+    batch = cfg["batch"]
+    later_seconds, later_samples = 0.0, 0
+    epoch_loss = []
+    for epoch in range(cfg["epochs"]):
+        model.train()
+        gen = torch.Generator().manual_seed(cfg["seed"] + epoch)
+        order = torch.randperm(rows, generator=gen)
+        step_seconds, loss_sum, batches = 0.0, 0.0, 0
+        for b in range(0, rows, batch):
+            idx = order[b:b + batch]
+            xb = {k: v[idx] for k, v in train_x.items()}
+            yb = train_y[idx]
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            step_seconds += time.perf_counter() - t0
+            loss_sum += loss.item()
+            batches += 1
+        epoch_loss.append(loss_sum / batches)
+        if epoch > 0 or cfg["epochs"] == 1:
+            later_seconds += step_seconds
+            later_samples += rows
+        # Like recc: the test set is scored after every epoch; the last pass is reported.
+        probs, infer_seconds = evaluate()
+
+    n = test_y.shape[0]
+    prob = torch.cat(probs).double().numpy()
+    y = test_y.double().numpy()
+    prob = np.clip(prob, EPS, 1 - EPS)
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({
+        "model": args.model,
+        "auc": float(roc_auc_score(y, prob)),
+        "logloss": float(log_loss(y, prob, labels=[0, 1])),
+        "train_samples_per_sec": later_samples / later_seconds if later_seconds else 0.0,
+        "infer_samples_per_sec": n / infer_seconds if infer_seconds else 0.0,
+        "peak_rss_mb": peak_kb / 1024.0,
+        "epoch_loss": epoch_loss,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()
