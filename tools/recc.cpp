@@ -29,7 +29,7 @@ const char* kUsage =
     "  recc compile MODEL.rec [--emit=graph|grad|infer|plan|llvm] [--data TRAIN.csv] [--batch N] [--set k=v]...\n"
     "  recc train   MODEL.rec --train TRAIN.csv --test TEST.csv [--epochs N] [--batch N] [--lr X]\n"
     "               [--optimizer sgd|adam|adamw] [--weight-decay X] [--seed N] [--set k=v]...\n"
-    "               [--out CKPT] [--resume CKPT] [--metrics-json FILE] [--engine jit|reference] [--quiet]\n"
+    "               [--out CKPT] [--resume CKPT] [--metrics-json FILE] [--engine jit|reference] [--rank-eval] [--quiet]\n"
     "  recc eval    CKPT --data DATA.csv [--metrics-json FILE]\n"
     "  recc predict CKPT --data DATA.csv --out PREDS.csv\n";
 
@@ -59,11 +59,11 @@ Args parseArgs(int argc, char** argv) {
       {"check", {"data"}},
       {"compile", {"emit", "data", "batch"}},
       {"train", {"train", "test", "epochs", "batch", "lr", "optimizer", "weight-decay", "seed", "out",
-                 "metrics-json", "engine", "quiet", "eval-batch", "resume"}},
+                 "metrics-json", "engine", "quiet", "eval-batch", "resume", "rank-eval"}},
       {"eval", {"data", "metrics-json", "engine"}},
       {"predict", {"data", "out", "engine"}},
   };
-  static const std::set<std::string> booleans = {"quiet"};
+  static const std::set<std::string> booleans = {"quiet", "rank-eval"};
   if (argc < 2) throw UsageError("missing command");
   Args a;
   a.command = argv[1];
@@ -220,6 +220,7 @@ int cmdTrain(const Args& a) {
   o.engine = a.get("engine", "jit");
   if (o.engine != "jit" && o.engine != "reference") throw UsageError("--engine must be jit or reference");
   o.quiet = a.has("quiet");
+  o.rankEval = a.has("rank-eval");
   for (const char* k : {"epochs", "batch", "lr", "optimizer", "seed"})
     if (a.has(k)) o.flags[k] = a.get(k);
   if (a.has("weight-decay")) o.flags["weight_decay"] = a.get("weight-decay");
@@ -228,6 +229,7 @@ int cmdTrain(const Args& a) {
   std::printf("test  auc %.4f  logloss %.4f  accuracy %.4f  precision %.4f  recall %.4f  (%lld rows)\n",
               r.test.auc, r.test.logloss, r.test.accuracy, r.test.precision, r.test.recall,
               static_cast<long long>(r.test.count));
+  if (o.rankEval) std::printf("test  HR@10 %.4f  NDCG@10 %.4f (target vs 99 unrated items)\n", r.hr10, r.ndcg10);
   std::printf("train %.0f samples/s (step only)  infer %.0f samples/s  compile %.2f s\n", r.trainSamplesPerSec,
               r.inferSamplesPerSec, r.compileSeconds);
   return 0;

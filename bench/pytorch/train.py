@@ -5,16 +5,23 @@ JSON line: model, auc, logloss, train_samples_per_sec, infer_samples_per_sec, pe
   train.py MODEL --train data/ctr_train.csv --test data/ctr_test.csv [--rec zoo/MODEL.rec]
            [--threads N] [--seed 42] [--epochs N] [--batch N] [--lr X] [--weight-decay X]
 
-Hyperparameters come from the model's .rec file when given (the `model X(dim = .., hidden =
-[..])` header and the `train { }` block), then from the command line, else recc's defaults.
+(the sequence models -- din, dien, bst, rnn, ... -- read data/seq_train.csv / seq_test.csv;
+models.data_split(MODEL) says which). Hyperparameters come from the model's .rec file when given
+(the `model X(dim = .., hidden = [..])` header and the `train { }` block), then from the
+command line, else the model class's defaults; the .rec's inputs must be the ones the PyTorch
+model reads (models.INPUTS).
 
 What matches recc:
 - Encoding: per vocabulary, index 0 = padding, 1 = out-of-vocabulary, training tokens 2, 3, ...
-  in order of first appearance; genres split on '|' (empty parts skipped), truncated or padded
-  with 0 to 6; year is categorical; an empty id cell is OOV; test ids unseen in training -> 1.
+  in order of first appearance, column by column in the order the inputs are declared (the
+  history's movies, then the target's: one "movie" vocabulary); ids<v>[L] cells split on '|'
+  (empty parts skipped), truncated to L before encoding, padded on the right with 0; dense[L]
+  cells ('|'-separated numbers) padded with 0.0; year is categorical; an empty id cell is OOV;
+  test ids unseen in training -> 1.
 - Training: a seeded shuffle per epoch (seed + epoch; a different generator than recc's, so
-  not the same order), batches in that order with the last one partial, mean BCE with logits,
-  AdamW/Adam/SGD with PyTorch's betas and eps, dense embedding gradients.
+  not the same order), batches in that order with the last one partial, mean BCE with logits
+  plus the weighted auxiliary loss of the models that have one (training only), AdamW/Adam/SGD
+  with PyTorch's betas and eps, dense embedding gradients.
 - Throughput: the training step only (forward, backward, optimizer update) with the batch
   already gathered into tensors, summed over every epoch after the first; inference: the
   forward pass over the test set in file order at the eval batch, without autograd, scored
@@ -23,6 +30,7 @@ What matches recc:
 """
 import argparse
 import csv
+import inspect
 import json
 import os
 import re
@@ -35,9 +43,8 @@ import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from models import FIELDS, MODELS, VOCAB_OF  # noqa: E402
+from models import INPUTS, MODELS  # noqa: E402
 
-GENRE_LEN = 6
 EPS = 1e-7
 
 
@@ -55,43 +62,73 @@ class Vocab:
         return 1 if i is None else i
 
 
-def encode_csv(path, vocabs, grow):
-    """CSV -> dict of LongTensors (the four fields) plus a float label tensor."""
-    cols = {f: [] for f in FIELDS}
-    labels = []
+def encode_csv(path, inputs, vocabs, grow):
+    """CSV -> dict of tensors (one per input: LongTensor ids, FloatTensor dense) and the float
+    label tensor. Like recc, column by column in the order the inputs are declared, so a
+    vocabulary shared by two columns (hist_items, target_item: "movie") numbers the first
+    column's tokens first."""
     with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        for row in reader:
-            for field in ("user_id", "movie_id", "year"):
-                cell = row[field]
-                v = vocabs[VOCAB_OF[field]]
-                cols[field].append(v.encode(cell, grow) if cell else 1)
-            g = vocabs["genre"]
-            # Truncated before encoding: tokens past the 6th never enter the vocabulary.
-            ids = [g.encode(t, grow) for t in [t for t in row["genres"].split("|") if t][:GENRE_LEN]]
-            cols["genres"].append(ids + [0] * (GENRE_LEN - len(ids)))
-            label = float(row["label"])
-            if label not in (0.0, 1.0):
-                raise SystemExit(f"{path}: label {row['label']!r} is not 0 or 1")
-            labels.append(label)
-    data = {k: torch.tensor(v, dtype=torch.long) for k, v in cols.items()}
+        rows = list(csv.DictReader(f))
+    data = {}
+    for name, (kind, vocab, length) in inputs.items():
+        cells = [row[name] for row in rows]
+        if kind == "id":  # an empty id cell is out-of-vocabulary, not padding
+            v = vocabs.setdefault(vocab, Vocab())
+            data[name] = torch.tensor([v.encode(c, grow) if c else 1 for c in cells], dtype=torch.long)
+        elif kind == "ids":  # '|'-split, empty parts skipped, truncated (before encoding) / 0-padded
+            v = vocabs.setdefault(vocab, Vocab())
+            out = []
+            for c in cells:
+                ids = [v.encode(t, grow) for t in [t for t in c.split("|") if t][:length]]
+                out.append(ids + [0] * (length - len(ids)))
+            data[name] = torch.tensor(out, dtype=torch.long)
+        elif kind == "dense":
+            if not length:
+                data[name] = torch.tensor([float(c) for c in cells], dtype=torch.float32)
+                continue
+            out = []  # dense[n]: up to n '|'-separated numbers, 0-padded / truncated
+            for c in cells:
+                xs = [float(t) for t in c.split("|")][:length] if c else []
+                out.append(xs + [0.0] * (length - len(xs)))
+            data[name] = torch.tensor(out, dtype=torch.float32)
+        else:
+            raise SystemExit(f"input {name}: kind {kind!r} not supported")
+    labels = []
+    for row in rows:
+        label = float(row["label"])
+        if label not in (0.0, 1.0):
+            raise SystemExit(f"{path}: label {row['label']!r} is not 0 or 1")
+        labels.append(label)
     return data, torch.tensor(labels, dtype=torch.float32)
 
 
+def literal(v):
+    """A .rec default: JSON numbers, strings and lists, else a name (dice, rnn_cell) as a string."""
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
 def rec_settings(path):
-    """Hyperparameters from a .rec file: the model header's defaults and the train block."""
+    """From a .rec file: the model header's defaults and the train block (dict), and the
+    declared inputs in order ({name: (kind, vocab, length)})."""
     text = open(path, encoding="utf-8").read()
     text = re.sub(r"#[^\n]*", "", text)
     out = {}
     m = re.search(r"\bmodel\s+\w+\s*\(([^)]*)\)", text)
     if m:
         for k, v in re.findall(r"(\w+)\s*=\s*(\[[^\]]*\]|[^,\s]+)", m.group(1)):
-            out[k] = json.loads(v)
+            out[k] = literal(v)
     m = re.search(r"\btrain\s*\{([^}]*)\}", text)
     if m:
         for k, v in re.findall(r"(\w+)\s*=\s*(\"[^\"]*\"|[^,\s]+)", m.group(1)):
-            out[k] = json.loads(v)
-    return out
+            out[k] = literal(v)
+    inputs = {}
+    for name, kind, vocab, length in re.findall(
+            r"\binput\s+(\w+)\s*:\s*(ids|id|dense)\s*(?:<\s*(\w+)\s*>)?\s*(?:\[\s*(\d+)\s*\])?", text):
+        inputs[name] = (kind, vocab or None, int(length or 0))
+    return out, inputs
 
 
 def main():
@@ -110,10 +147,18 @@ def main():
     ap.add_argument("--optimizer", choices=("adamw", "adam", "sgd"))
     args = ap.parse_args()
 
-    cfg = {"dim": 32, "hidden": [256, 128], "optimizer": "adamw", "lr": 1e-3, "batch": 1024,
-           "epochs": 3, "eval_batch": 4096, "seed": 42}
+    cls = MODELS[args.model]
+    # The inputs in declaration order (the order recc grows the vocabularies in).
+    inputs = {k: INPUTS[k] for k in cls.inputs}
+    cfg = {"optimizer": "adamw", "lr": 1e-3, "batch": 1024, "epochs": 3, "eval_batch": 4096,
+           "seed": 42}
     if args.rec:
-        cfg.update(rec_settings(args.rec))
+        settings, declared = rec_settings(args.rec)
+        cfg.update(settings)
+        if set(declared) != set(inputs) or any(declared[k] != inputs[k] for k in inputs):
+            raise SystemExit(f"{args.rec} declares the inputs {declared}; the PyTorch {args.model} "
+                             f"expects {inputs}")
+        inputs = declared
     for k in ("seed", "epochs", "batch", "eval_batch", "lr", "weight_decay", "optimizer"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
@@ -121,21 +166,22 @@ def main():
         cfg["weight_decay"] = 0.01 if cfg["optimizer"] == "adamw" else 0.0
     if cfg["epochs"] < 1 or cfg["batch"] < 1 or cfg["eval_batch"] < 1:
         raise SystemExit("epochs, batch and eval batch must be positive")
-    if cfg.get("max_norm", 0.0):
-        raise SystemExit("max_norm > 0 is not implemented on the PyTorch side")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(cfg["seed"])
 
-    vocabs = {v: Vocab() for v in ("user", "movie", "year", "genre")}
-    train_x, train_y = encode_csv(args.train, vocabs, grow=True)
-    test_x, test_y = encode_csv(args.test, vocabs, grow=False)
+    vocabs = {}
+    train_x, train_y = encode_csv(args.train, inputs, vocabs, grow=True)
+    test_x, test_y = encode_csv(args.test, inputs, vocabs, grow=False)
     sizes = {k: v.size() for k, v in vocabs.items()}
 
-    cls = MODELS[args.model]
-    model = cls(sizes, dim=cfg["dim"], hidden=tuple(cfg["hidden"]))
-    train_x = {k: train_x[k] for k in cls.inputs}
-    test_x = {k: test_x[k] for k in cls.inputs}
+    # The model's hyperparameters: the .rec header's defaults it takes (lists as tuples), and
+    # the history length for the models that size a layer by it.
+    accepted = inspect.signature(cls.__init__).parameters
+    hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k in accepted}
+    if "length" in accepted and "hist_items" in inputs:
+        hyper["length"] = inputs["hist_items"][2]
+    model = cls(sizes, **hyper)
     params = model.parameters()
     if cfg["optimizer"] == "adamw":
         opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -172,7 +218,11 @@ def main():
             yb = train_y[idx]
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            out = model(xb)
+            if isinstance(out, tuple):  # (logit, weighted auxiliary loss)
+                loss = loss_fn(out[0], yb) + out[1]
+            else:
+                loss = loss_fn(out, yb)
             loss.backward()
             opt.step()
             step_seconds += time.perf_counter() - t0

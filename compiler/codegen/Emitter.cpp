@@ -6,12 +6,15 @@
 // recursing into its own operands: a fused chain becomes one loop with no intermediates.
 #include "compiler/codegen/Emitter.h"
 
+#include <cmath>
+#include <cstddef>
 #include <functional>
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 
 #include "compiler/codegen/ScalarOps.h"
+#include "runtime/kernels/DropoutHash.h"
 
 namespace recc {
 
@@ -92,6 +95,46 @@ class EntryEmitter {
                                                     static_cast<uint64_t>(plan_.offset[i]));
       base_[i]->setName(name);
     }
+    // Dropout: one key per node and run, from the optimizer's step (0 when no optimizer slot
+    // is bound, e.g. an inference run that still contains a dropout).
+    dropoutKey_.assign(g_.nodes.size(), nullptr);
+    llvm::Value* step = nullptr;
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (!f_.emitted[i] || g_.nodes[i].op != OpKind::Dropout) continue;
+      if (!step) step = optimizerStep();
+      llvm::Value* seed = c64(g_.nodes[i].attrs.i("seed", 0));
+      dropoutKey_[i] = mix64(b_.CreateXor(seed, b_.CreateMul(step, c64(static_cast<int64_t>(kDropoutStepMul)))));
+      dropoutKey_[i]->setName("dropout_key" + std::to_string(i));
+    }
+  }
+
+  llvm::Value* optimizerStep() {
+    llvm::Value* opt = slot(slots_.opt());
+    auto* zero = new llvm::GlobalVariable(*m_, i64(), true, llvm::GlobalValue::PrivateLinkage, b_.getInt64(0),
+                                          "no_step");
+    llvm::Value* field = b_.CreateConstGEP1_64(b_.getInt8Ty(), opt, offsetof(ReccOptimizer, step));
+    llvm::Value* addr = b_.CreateSelect(b_.CreateICmpEQ(opt, llvm::ConstantPointerNull::get(ptr())), zero, field);
+    return b_.CreateLoad(i64(), addr, "step");
+  }
+
+  // splitmix64's finaliser in IR, bit for bit the mix64() of runtime/kernels/DropoutHash.h.
+  llvm::Value* mix64(llvm::Value* z) {
+    z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 30)), c64(static_cast<int64_t>(kMix1)));
+    z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 27)), c64(static_cast<int64_t>(kMix2)));
+    return b_.CreateXor(z, b_.CreateLShr(z, 31));
+  }
+
+  // x * keep / (1 - p) for the element at idx: keep = top 24 bits of mix64(key ^ i*C) >= ceil(p 2^24).
+  llvm::Value* genDropout(ValueId v, const Index& idx) {
+    const Node& n = node(v);
+    const double p = n.attrs.f("p", 0.5);
+    llvm::Value* x = read(n.inputs[0], idx);
+    llvm::Value* i = linear(n.shape, idx);
+    llvm::Value* h = mix64(b_.CreateXor(dropoutKey_[static_cast<size_t>(v)],
+                                        b_.CreateMul(i, c64(static_cast<int64_t>(kDropoutIndexMul)))));
+    llvm::Value* bits = b_.CreateLShr(h, 64 - kDropoutBits);
+    llvm::Value* keep = b_.CreateICmpUGE(bits, c64(static_cast<int64_t>(dropoutThreshold(p))));
+    return b_.CreateSelect(keep, b_.CreateFMul(x, cf(dropoutScale(p))), cf(0));
   }
 
   // Row-major linear index by Horner's rule over the value's own extents.
@@ -136,6 +179,18 @@ class EntryEmitter {
         in[ax] = b_.CreateAdd(in[ax], c64(n.attrs.i("begin")), "", true, true);
         return read(n.inputs[0], in);
       }
+      case OpKind::Transpose: {  // out[i_0, ..] = x[j] with j[perm[d]] = i_d
+        const Shape& perm = n.attrs.shape("perm");
+        Index in(idx.size());
+        for (size_t d = 0; d < idx.size(); ++d) in[static_cast<size_t>(perm[d].n)] = idx[d];
+        return read(n.inputs[0], in);
+      }
+      case OpKind::OneHot: {
+        Index row(idx.begin(), idx.end() - 1);
+        llvm::Value* id = b_.CreateSExt(read(n.inputs[0], row), i64());
+        return b_.CreateSelect(b_.CreateICmpEQ(id, idx.back()), cf(1), cf(0));
+      }
+      case OpKind::Dropout: return genDropout(v, idx);
       default: break;
     }
     if (opInfo(n.op).cls != OpClass::Elementwise)
@@ -144,7 +199,7 @@ class EntryEmitter {
     llvm::Value* y = n.inputs.size() > 1
                          ? read(n.inputs[1], broadcastIndex(node(n.inputs[1]).shape, n.shape, idx))
                          : nullptr;
-    return emitScalarOp(b_, n.op, x, y);
+    return emitScalarOp(b_, n.op, n.attrs, x, y);
   }
 
   // for i0 < e0: for i1 < e1: ... body(i0, i1, ...); the outermost header is named "nest".
@@ -185,8 +240,19 @@ class EntryEmitter {
       case OpKind::Concat: return emitConcat(v);
       case OpKind::Sum:
       case OpKind::Mean:
+      case OpKind::Max:
       case OpKind::SumTo: return emitReduce(v);
       case OpKind::MatMul: return emitMatMul(v);
+      case OpKind::BatchMatMul: return emitBatchMatMul(v);
+      case OpKind::Softmax:
+      case OpKind::LogSoftmax: return emitSoftmax(v);
+      case OpKind::LayerNorm:
+      case OpKind::BatchNorm: return emitNorm(v);
+      case OpKind::CrossEntropy: return emitCrossEntropy(v);
+      case OpKind::PositionalEncoding: return emitPositionalEncoding(v);
+      case OpKind::Conv1d:
+      case OpKind::Unfold1d:
+      case OpKind::Fold1d: return emitConv(v);
       case OpKind::Gather: return emitGather(v);
       case OpKind::ScatterAdd: return emitScatterAdd(v);
       case OpKind::Update: return emitUpdate(v);
@@ -211,11 +277,13 @@ class EntryEmitter {
   }
 
   // out = 0; for every element x of the operand: out[reduced index] += x (* 1/count for Mean).
+  // Max: out = -inf; out = out < x ? x : out (std::max, so a NaN never replaces a number).
   void emitReduce(ValueId v) {
     const Node& n = node(v);
     ValueId in = n.inputs[0];
     const Shape& xs = node(in).shape;
-    loopNest(extents(n.shape), [&](const Index& idx) { store(v, idx, cf(0)); });
+    const bool isMax = n.op == OpKind::Max;
+    loopNest(extents(n.shape), [&](const Index& idx) { store(v, idx, cf(isMax ? -INFINITY : 0.0)); });
     llvm::Value* scale = nullptr;
     if (n.op == OpKind::Mean) {
       llvm::Value* count = b_.CreateSIToFP(dim(xs[static_cast<size_t>(n.attrs.i("axis"))]), b_.getFloatTy());
@@ -233,7 +301,8 @@ class EntryEmitter {
       }
       llvm::Value* x = read(in, idx);
       if (scale) x = b_.CreateFMul(x, scale);
-      store(v, out, b_.CreateFAdd(load(v, out), x));
+      llvm::Value* cur = load(v, out);
+      store(v, out, isMax ? b_.CreateSelect(b_.CreateFCmpOLT(cur, x), x, cur) : b_.CreateFAdd(cur, x));
     });
   }
 
@@ -242,14 +311,100 @@ class EntryEmitter {
   }
   llvm::Value* basePtr(ValueId v) { return base_[static_cast<size_t>(v)]; }
 
+  /// Elements of s[from, to).
+  llvm::Value* elements(const Shape& s, size_t from, size_t to) {
+    return elements(Shape(s.begin() + static_cast<std::ptrdiff_t>(from), s.begin() + static_cast<std::ptrdiff_t>(to)));
+  }
+  llvm::Value* flag(const Node& n, const char* attr) { return b_.getInt32(n.attrs.i(attr) ? 1 : 0); }
+
   void emitMatMul(ValueId v) {
+    // Leading dims flatten: rows of op(a) (ta=0) or the contraction (ta=1); see Ops.def.
     const Node& n = node(v);
     const Shape& a = node(n.inputs[0]).shape;
-    bool ta = n.attrs.i("ta") != 0;
+    const Shape& b = node(n.inputs[1]).shape;
+    bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
+    llvm::Value* lead = elements(a, 0, a.size() - 1);
+    llvm::Value* m = ta ? dim(a.back()) : lead;
+    llvm::Value* k = ta ? lead : dim(a.back());
+    llvm::Value* nn = tb ? elements(b, 0, b.size() - 1) : dim(b.back());
     auto callee = kernel("recc_rt_matmul_f32", {ptr(), ptr(), ptr(), i64(), i64(), i64(), i32(), i32()});
-    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), dim(n.shape[0]),
-                           dim(n.shape[1]), dim(ta ? a[0] : a[1]), b_.getInt32(ta ? 1 : 0),
-                           b_.getInt32(n.attrs.i("tb") ? 1 : 0)});
+    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), m, nn, k, flag(n, "ta"),
+                           flag(n, "tb")});
+  }
+  void emitBatchMatMul(ValueId v) {
+    const Node& n = node(v);
+    const Shape& a = node(n.inputs[0]).shape;
+    const Shape& b = node(n.inputs[1]).shape;
+    bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
+    size_t ra = a.size(), rb = b.size();
+    llvm::Value* m = dim(a[ra - (ta ? 1 : 2)]);
+    llvm::Value* k = dim(a[ra - (ta ? 2 : 1)]);
+    llvm::Value* nn = dim(b[rb - (tb ? 2 : 1)]);
+    llvm::Value* sa = ra > 2 ? b_.CreateMul(m, k) : c64(0);  // a 2-D operand is shared
+    llvm::Value* sb = rb > 2 ? b_.CreateMul(k, nn) : c64(0);
+    auto callee = kernel("recc_rt_batch_matmul_f32",
+                         {ptr(), ptr(), ptr(), i64(), i64(), i64(), i64(), i32(), i32(), i64(), i64()});
+    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]),
+                           elements(n.shape, 0, n.shape.size() - 2), m, nn, k, flag(n, "ta"), flag(n, "tb"), sa, sb});
+  }
+  void emitSoftmax(ValueId v) {
+    const Node& n = node(v);
+    auto ax = static_cast<size_t>(n.attrs.i("axis"));
+    auto callee = kernel("recc_rt_softmax_f32", {ptr(), ptr(), i64(), i64(), i64(), i32()});
+    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), elements(n.shape, 0, ax), dim(n.shape[ax]),
+                           elements(n.shape, ax + 1, n.shape.size()),
+                           b_.getInt32(n.op == OpKind::LogSoftmax ? 1 : 0)});
+  }
+  void emitNorm(ValueId v) {
+    const Node& n = node(v);
+    llvm::Value* rows = elements(n.shape, 0, n.shape.size() - 1);
+    llvm::Value* d = dim(n.shape.back());
+    llvm::Value* eps = cf(n.attrs.f("eps", 1e-5));
+    if (n.op == OpKind::LayerNorm) {
+      auto callee = kernel("recc_rt_layer_norm_f32", {ptr(), ptr(), ptr(), ptr(), i64(), i64(), b_.getFloatTy()});
+      b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), basePtr(n.inputs[2]), rows, d, eps});
+      return;
+    }
+    // The running statistics are params: the kernel updates the caller's buffers in place.
+    auto callee = kernel("recc_rt_batch_norm_f32", {ptr(), ptr(), ptr(), ptr(), ptr(), ptr(), i64(), i64(),
+                                                    b_.getFloatTy(), b_.getFloatTy()});
+    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), basePtr(n.inputs[2]),
+                           basePtr(n.inputs[3]), basePtr(n.inputs[4]), rows, d, eps, cf(n.attrs.f("momentum", 0.1))});
+  }
+  void emitCrossEntropy(ValueId v) {
+    const Node& n = node(v);
+    auto callee = kernel("recc_rt_cross_entropy_f32", {ptr(), ptr(), ptr(), i64(), i64(), i32()});
+    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), elements(n.shape),
+                           dim(node(n.inputs[0]).shape.back()),
+                           b_.getInt32(static_cast<uint32_t>(n.attrs.i("ignore_index", 0)))});
+  }
+  void emitPositionalEncoding(ValueId v) {
+    const Node& n = node(v);
+    auto callee = kernel("recc_rt_positional_encoding_f32", {ptr(), i64(), i64()});
+    b_.CreateCall(callee, {basePtr(v), dim(n.shape[0]), dim(n.shape[1])});
+  }
+  void emitConv(ValueId v) {
+    const Node& n = node(v);
+    const Shape& x = node(n.inputs[0]).shape;
+    // [N, T, C] sequence and [N, T', .] windows: the operand or the result, depending on the op.
+    const Shape& seq = n.op == OpKind::Fold1d ? n.shape : x;
+    const Shape& win = n.op == OpKind::Fold1d ? x : n.shape;
+    int64_t kernelLen = n.op == OpKind::Conv1d ? node(n.inputs[1]).shape[0].n : n.attrs.i("kernel");
+    std::vector<llvm::Value*> geom = {dim(seq[0]), dim(seq[1]), dim(seq[2])};
+    if (n.op == OpKind::Conv1d) geom.push_back(dim(n.shape[2]));
+    for (int64_t g : {kernelLen, n.attrs.i("stride", 1), n.attrs.i("padding", 0)}) geom.push_back(c64(g));
+    geom.push_back(dim(win[1]));
+    std::vector<llvm::Value*> args = {basePtr(v), basePtr(n.inputs[0])};
+    const char* name = n.op == OpKind::Conv1d ? "recc_rt_conv1d_f32"
+                       : n.op == OpKind::Unfold1d ? "recc_rt_unfold1d_f32" : "recc_rt_fold1d_f32";
+    if (n.op == OpKind::Conv1d) {
+      args.push_back(basePtr(n.inputs[1]));
+      args.push_back(basePtr(n.inputs[2]));
+    }
+    args.insert(args.end(), geom.begin(), geom.end());
+    std::vector<llvm::Type*> types(args.size() - geom.size(), ptr());
+    types.resize(args.size(), i64());
+    b_.CreateCall(kernel(name, types), args);
   }
   void emitGather(ValueId v) {
     const Node& n = node(v);
@@ -292,6 +447,7 @@ class EntryEmitter {
   llvm::Value* slotArg_ = nullptr;
   llvm::Value* arena_ = nullptr;
   std::vector<llvm::Value*> base_;
+  std::vector<llvm::Value*> dropoutKey_;  // per Dropout node, computed in the entry block
 };
 
 }  // namespace

@@ -18,7 +18,10 @@ FusionDecision shouldFuse(const Graph& g, ValueId producer, ValueId consumer, in
   // A constant or the batch size costs nothing to recompute in every loop that reads it.
   if (p.op == OpKind::Const || p.op == OpKind::BatchSize) return FusionDecision::allow();
   const OpClass pc = opInfo(p.op).cls;
-  if (pc != OpClass::Elementwise && p.op != OpKind::BroadcastTo)
+  // Index remaps (broadcast, transpose, one-hot) cost one load or compare per element: they
+  // fuse like elementwise ops (e.g. the [B,T,V] one-hot of the cross-entropy gradient is never stored).
+  const bool remap = p.op == OpKind::BroadcastTo || p.op == OpKind::Transpose || p.op == OpKind::OneHot;
+  if (pc != OpClass::Elementwise && !remap)
     return FusionDecision::forbid(std::string("producer ") + opName(p.op) + " is not elementwise");
   if (producerUses != 1)
     return FusionDecision::forbid("producer has " + std::to_string(producerUses) +
@@ -41,7 +44,9 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
   f.emitted.assign(n, false);
   for (size_t i = n; i-- > 0;) {
     const Node& nd = g.nodes[i];
-    bool sideEffect = nd.op == OpKind::Update || (nd.op == OpKind::Gather && nd.attrs.f("max_norm") > 0);
+    // BatchNorm updates its running statistics in place, like a renormalising Gather.
+    bool sideEffect = nd.op == OpKind::Update || nd.op == OpKind::BatchNorm ||
+                      (nd.op == OpKind::Gather && nd.attrs.f("max_norm") > 0);
     if (fetched[i] || sideEffect) f.emitted[i] = true;
     if (!f.emitted[i]) continue;
     for (ValueId in : nd.inputs) f.emitted[static_cast<size_t>(in)] = true;

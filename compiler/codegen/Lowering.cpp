@@ -25,8 +25,16 @@ Lowering loweringOf(OpKind op) {
     case OpKind::Relu:
     case OpKind::Step:
     case OpKind::BceWithLogits:
+    case OpKind::LeakyRelu:
+    case OpKind::Prelu:
+    case OpKind::MaskedFill:
+    case OpKind::PadMask:
+    case OpKind::Dropout:  // the mask is a hash of (seed, step, element index): fuses like the rest
+    case OpKind::Transpose:
+    case OpKind::OneHot:
     case OpKind::Sum:
     case OpKind::Mean:
+    case OpKind::Max:
     case OpKind::SumTo:
     case OpKind::BroadcastTo:
     case OpKind::Reshape:  // an alias of its operand's buffer: the loop is empty
@@ -37,6 +45,16 @@ Lowering loweringOf(OpKind op) {
     case OpKind::MatMul:
     case OpKind::Gather:
     case OpKind::ScatterAdd:
+    case OpKind::BatchMatMul:
+    case OpKind::Softmax:
+    case OpKind::LogSoftmax:
+    case OpKind::LayerNorm:
+    case OpKind::BatchNorm:
+    case OpKind::CrossEntropy:
+    case OpKind::PositionalEncoding:
+    case OpKind::Conv1d:
+    case OpKind::Unfold1d:
+    case OpKind::Fold1d:
     case OpKind::Update:
       return Lowering::KernelCall;
   }

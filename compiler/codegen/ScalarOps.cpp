@@ -44,8 +44,18 @@ llvm::Value* tanh(llvm::IRBuilder<>& b, llvm::Value* x) {
 
 }  // namespace
 
-llvm::Value* emitScalarOp(llvm::IRBuilder<>& b, OpKind op, llvm::Value* x, llvm::Value* y) {
+llvm::Value* emitScalarOp(llvm::IRBuilder<>& b, OpKind op, const Attrs& attrs, llvm::Value* x,
+                          llvm::Value* y) {
   switch (op) {
+    case OpKind::LeakyRelu:
+      return b.CreateSelect(b.CreateFCmpOGT(x, f32(b, 0)), x, b.CreateFMul(x, f32(b, attrs.f("alpha", 0.01))));
+    case OpKind::Prelu: return b.CreateSelect(b.CreateFCmpOGT(x, f32(b, 0)), x, b.CreateFMul(y, x));
+    case OpKind::MaskedFill:  // unordered !=: a NaN mask counts as set, as in C++
+      return b.CreateSelect(b.CreateFCmpUNE(y, f32(b, 0)), x, f32(b, attrs.f("value")));
+    case OpKind::PadMask: {
+      llvm::Value* pad = b.getInt32(static_cast<uint32_t>(attrs.i("pad", 0)));
+      return b.CreateSelect(b.CreateICmpNE(x, pad), f32(b, 1), f32(b, 0));
+    }
     case OpKind::Add: return b.CreateFAdd(x, y);
     case OpKind::Sub: return b.CreateFSub(x, y);
     case OpKind::Mul: return b.CreateFMul(x, y);

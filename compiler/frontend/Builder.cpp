@@ -337,51 +337,59 @@ Value Builder::call(const ast::Expr& e, Env& env) {
   bool own = ownScopeNext_;
   ownScopeNext_ = false;  // only the outermost call of the binding owns its scope
   const ast::Expr& ce = *e.items[0];
-  Value callee;
   if (ce.kind == ast::ExprKind::Name && !env.count(ce.s) && !prog_.defs.count(ce.s) && !findBuiltin(ce.s))
     throw DiagError(ce.loc, "unknown function '" + ce.s + "'");
-  callee = eval(ce, env);
-  std::vector<Value> args;
-  for (const ast::Arg& a : e.args) args.push_back(eval(*a.value, env));
+  Value callee = eval(ce, env);
+  std::vector<CallArg> args;
+  for (const ast::Arg& a : e.args) args.push_back({a.name, eval(*a.value, env), a.loc});
+  return invoke(callee, args, e.loc, own);
+}
+
+Value Builder::invoke(const Value& callee, const std::vector<CallArg>& args, const Loc& loc, bool own) {
+  std::vector<ArgName> names;
+  for (const CallArg& a : args) names.push_back({a.name, a.loc});
   switch (callee.kind) {
-    case Value::Kind::Def: return callDef(*callee.def, e, args, own);
-    case Value::Kind::Layer: return callLayer(callee, e, args);
+    case Value::Kind::Def: return callDef(*callee.def, args, loc, own);
+    case Value::Kind::Layer: return callLayer(callee, args, loc);
     case Value::Kind::Builtin: {
       const BuiltinInfo& info = *findBuiltin(callee.s);
-      std::vector<int> slots = bindArgs(info.name, info.params, info.required, e.args, e.loc);
+      if (info.special) return scan(args, loc, own);
+      std::vector<int> slots = bindArgs(info.name, info.params, info.required, names, loc);
       CallSite c;
       c.name = info.name;
-      c.loc = e.loc;
+      c.loc = loc;
       c.ownScope = own;
       for (size_t p = 0; p < slots.size(); ++p) {
         if (slots[p] >= 0) {
-          c.args.push_back(args[static_cast<size_t>(slots[p])]);
-          c.argLocs.push_back(e.args[static_cast<size_t>(slots[p])].loc);
+          c.args.push_back(args[static_cast<size_t>(slots[p])].v);
+          c.argLocs.push_back(args[static_cast<size_t>(slots[p])].loc);
         } else {
           c.args.push_back(info.defaults[p - info.required]);
-          c.argLocs.push_back(e.loc);
+          c.argLocs.push_back(loc);
         }
       }
       return info.fn(*this, c);
     }
     default:
-      throw DiagError(ce.loc, "cannot call " + describe(callee));
+      throw DiagError(loc, "cannot call " + describe(callee));
   }
 }
 
-Value Builder::callDef(const ast::Def& d, const ast::Expr& e, std::vector<Value>& args, bool own) {
+Value Builder::callDef(const ast::Def& d, const std::vector<CallArg>& args, const Loc& loc, bool own) {
   if (std::find(callStack_.begin(), callStack_.end(), &d) != callStack_.end())
-    throw DiagError(e.loc, "recursive call to '" + d.name + "' (defs are inlined, so they cannot recurse)");
+    throw DiagError(loc, "recursive call to '" + d.name + "' (defs are inlined, so they cannot recurse)");
   std::vector<std::string> names;
   size_t required = 0;
   for (const ast::Param& p : d.params) {
     names.push_back(p.name);
     if (!p.def) required = names.size();
   }
-  std::vector<int> slots = bindArgs(d.name, names, required, e.args, e.loc);
+  std::vector<ArgName> given;
+  for (const CallArg& a : args) given.push_back({a.name, a.loc});
+  std::vector<int> slots = bindArgs(d.name, names, required, given, loc);
   Env local;
   for (size_t p = 0; p < slots.size(); ++p)
-    local[names[p]] = slots[p] >= 0 ? args[static_cast<size_t>(slots[p])] : eval(*d.params[p].def, local);
+    local[names[p]] = slots[p] >= 0 ? args[static_cast<size_t>(slots[p])].v : eval(*d.params[p].def, local);
   scope_.push_back(layerScope(d.name, own));
   callStack_.push_back(&d);
   Frame fr;
@@ -389,32 +397,131 @@ Value Builder::callDef(const ast::Def& d, const ast::Expr& e, std::vector<Value>
     exec(d.body, local, fr);
   } catch (const DiagError& err) {
     // Keep the innermost location (the failing op) and say which call inlined it.
-    throw DiagError(err.loc(), err.message() + " (in '" + d.name + "' called at " + locText(e.loc) + ")");
+    throw DiagError(err.loc(), err.message() + " (in '" + d.name + "' called at " + locText(loc) + ")");
   }
   callStack_.pop_back();
   scope_.pop_back();
-  if (!fr.returned) throw DiagError(e.loc, "'" + d.name + "' ended without returning a value");
+  if (!fr.returned) throw DiagError(loc, "'" + d.name + "' ended without returning a value");
   return fr.result;
 }
 
-Value Builder::callLayer(const Value& layer, const ast::Expr& e, std::vector<Value>& args) {
-  if (args.size() != 1 || !e.args[0].name.empty())
-    throw DiagError(e.loc, "an embedding layer takes one positional argument (the ids), got " +
-                               std::to_string(args.size()));
-  const Value& ids = args[0];
-  const Loc& at = e.args[0].loc;
+Value Builder::callLayer(const Value& layer, const std::vector<CallArg>& args, const Loc& loc) {
+  if (args.size() != 1 || !args[0].name.empty())
+    throw DiagError(loc, "an embedding layer takes one positional argument (the ids), got " +
+                             std::to_string(args.size()));
+  const Value& ids = args[0].v;
+  const Loc& at = args[0].loc;
   if (ids.kind != Value::Kind::Tensor || g_.at(ids.t).dtype != DType::I32 || ids.vocab.empty())
     throw DiagError(at, "an embedding layer expects categorical ids (an id<...> or ids<...> input), got " +
                             (ids.kind == Value::Kind::Tensor ? "a float tensor " + shapeStr(g_.at(ids.t).shape)
                                                              : describe(ids)));
-  EmbeddingLayer& L = *layer.layer;
-  auto it = L.tables.find(ids.vocab);
+  ValueId table = embeddingTable(*layer.layer, ids.vocab, loc);
+  return Value::tensor(add(OpKind::Gather, {table, ids.t}, Attrs().set("max_norm", layer.layer->maxNorm), loc));
+}
+
+ValueId Builder::embeddingTable(EmbeddingLayer& L, const std::string& vocab, const Loc& loc) {
+  auto it = L.tables.find(vocab);
   if (it == L.tables.end()) {
-    ValueId t = param(join(L.scope, ids.vocab), {Dim::sym_("|" + ids.vocab + "|"), L.dim}, "normal", L.stddev,
-                      true, e.loc);
-    it = L.tables.emplace(ids.vocab, t).first;
+    ValueId t = param(join(L.scope, vocab), {Dim::sym_("|" + vocab + "|"), L.dim}, "normal", L.stddev, true, loc);
+    it = L.tables.emplace(vocab, t).first;
   }
-  return Value::tensor(add(OpKind::Gather, {it->second, ids.t}, Attrs().set("max_norm", L.maxNorm), e.loc));
+  return it->second;
+}
+
+// ---------------------------------------------------------------- scan
+
+/// scan(cell, h0, xs, ...more sequences, key = value...): unrolled at build time over the static
+/// time axis (axis 1) of the sequences. Step t calls cell(h, xs[:, t], ...more[:, t], key = value...)
+/// and the new state must be shaped like h0. Every step calls the cell under the same parameter
+/// scope with parameter reuse on, so the steps share one set of weights; autodiff over the unrolled
+/// graph is backpropagation through time. The result stacks the T states along axis 1 ([B,T,H]);
+/// a state that is a list of tensors (an LSTM's [h, c]) gives a list of stacked tensors.
+Value Builder::scan(const std::vector<CallArg>& args, const Loc& loc, bool own) {
+  std::vector<const CallArg*> pos;
+  std::vector<CallArg> kw;
+  for (const CallArg& a : args) {
+    if (!a.name.empty()) kw.push_back(a);
+    else if (!kw.empty()) throw DiagError(a.loc, "positional argument after keyword arguments in call to 'scan'");
+    else pos.push_back(&a);
+  }
+  if (pos.size() < 3)
+    throw DiagError(loc, "scan(cell, h0, xs, ...) needs a cell, an initial state and at least one sequence, got " +
+                             std::to_string(pos.size()) + " positional argument(s)");
+  const Value& cell = pos[0]->v;
+  if (cell.kind != Value::Kind::Def && cell.kind != Value::Kind::Builtin)
+    throw DiagError(pos[0]->loc, "scan: the cell must be a function, got " + describe(cell));
+  // The state: one tensor or a non-empty list of tensors.
+  Value h = pos[1]->v;
+  auto stateParts = [&](const Value& v, const Loc& at, const std::string& what) {
+    std::vector<ValueId> out;
+    if (v.kind == Value::Kind::Tensor) out.push_back(v.t);
+    else if (v.kind == Value::Kind::List && !v.list.empty())
+      for (const Value& x : v.list) {
+        if (x.kind != Value::Kind::Tensor) throw DiagError(at, "scan: " + what + " must be a tensor or a list of tensors, found " + describe(x));
+        out.push_back(x.t);
+      }
+    else throw DiagError(at, "scan: " + what + " must be a tensor or a list of tensors, got " + describe(v));
+    return out;
+  };
+  std::vector<ValueId> h0 = stateParts(h, pos[1]->loc, "the initial state");
+  for (ValueId v : h0) requireFloat(Value::tensor(v), pos[1]->loc, "scan");
+  // The sequences: rank >= 2 with one static length T along axis 1.
+  int64_t T = -1;
+  for (size_t k = 2; k < pos.size(); ++k) {
+    const Value& xs = pos[k]->v;
+    if (xs.kind != Value::Kind::Tensor)
+      throw DiagError(pos[k]->loc, "scan: a sequence must be a tensor [B,T,...], got " + describe(xs));
+    const Shape& s = g_.at(xs.t).shape;
+    if (s.size() < 2 || !s[1].isStatic())
+      throw DiagError(pos[k]->loc, "scan: a sequence must be a tensor [B,T,...] with a static length T, got " + shapeStr(s));
+    if (T >= 0 && s[1].n != T)
+      throw DiagError(pos[k]->loc, "scan: sequences differ in length: " + shapeStr(g_.at(pos[2]->v.t).shape) +
+                                       " and " + shapeStr(s) + " (axis 1)");
+    T = s[1].n;
+  }
+  auto counters = counters_;
+  bool reuse = reuseParams_;
+  std::vector<std::vector<ValueId>> outs(h0.size());
+  Value state = h;
+  for (int64_t t = 0; t < T; ++t) {
+    if (t > 0) {
+      counters_ = counters;  // the cell's scopes are numbered as at step 0...
+      reuseParams_ = true;   // ...and its parameters are those step 0 created
+    }
+    std::vector<CallArg> cargs = {{"", state, pos[1]->loc}};
+    for (size_t k = 2; k < pos.size(); ++k) {
+      const Value& xs = pos[k]->v;
+      Shape s = g_.at(xs.t).shape;
+      ValueId x = add(OpKind::Slice, {xs.t}, Attrs().set("axis", int64_t{1}).set("begin", t).set("end", t + 1), loc);
+      s.erase(s.begin() + 1);
+      cargs.push_back({"", Value::tensor(reshape(x, s, loc), xs.vocab), pos[k]->loc});
+    }
+    cargs.insert(cargs.end(), kw.begin(), kw.end());
+    Value next = invoke(cell, cargs, loc, own);
+    std::vector<ValueId> parts = stateParts(next, loc, "the cell's result");
+    if (parts.size() != h0.size())
+      throw DiagError(loc, "scan: the cell returned " + std::to_string(parts.size()) + " state tensor(s) but h0 has " +
+                               std::to_string(h0.size()));
+    for (size_t k = 0; k < parts.size(); ++k) {
+      if (g_.at(parts[k]).shape != g_.at(h0[k]).shape)
+        throw DiagError(loc, "scan: the cell must return a state shaped like h0 " + shapeStr(g_.at(h0[k]).shape) +
+                                 ", got " + shapeStr(g_.at(parts[k]).shape));
+      outs[k].push_back(parts[k]);
+    }
+    state = next;
+  }
+  reuseParams_ = reuse;
+  std::vector<Value> stacked;
+  for (const std::vector<ValueId>& steps : outs) {
+    std::vector<ValueId> ids;
+    for (ValueId v : steps) {
+      Shape s = g_.at(v).shape;
+      s.insert(s.begin() + 1, Dim(1));
+      ids.push_back(reshape(v, s, loc));
+    }
+    stacked.push_back(Value::tensor(add(OpKind::Concat, ids, Attrs().set("axis", int64_t{1}), loc)));
+  }
+  return h.kind == Value::Kind::Tensor ? stacked[0] : Value::makeList(std::move(stacked));
 }
 
 Value Builder::arith(const std::string& op, const Value& a, const Value& b, const Loc& loc) {
@@ -464,7 +571,16 @@ void Builder::requireFloat(const Value& v, const Loc& loc, const std::string& wh
 
 ValueId Builder::param(const std::string& name, Shape shape, const std::string& init, double scale,
                        bool embedding, const Loc& loc) {
-  if (!params_.insert(name).second) throw DiagError(loc, "parameter name '" + name + "' is used twice");
+  auto prev = paramNodes_.find(name);
+  if (prev != paramNodes_.end()) {
+    // A scan step after the first calls its cell again: it gets the parameters of step 0.
+    if (!reuseParams_) throw DiagError(loc, "parameter name '" + name + "' is used twice");
+    const Shape& had = g_.at(prev->second).shape;
+    if (had != shape)
+      throw DiagError(loc, "scan: parameter '" + name + "' was created as " + shapeStr(had) + " by the first step, " +
+                               "but a later step asks for " + shapeStr(shape));
+    return prev->second;
+  }
   ParamDecl p;
   p.name = name;
   p.shape = std::move(shape);
@@ -473,7 +589,9 @@ ValueId Builder::param(const std::string& name, Shape shape, const std::string& 
   p.embedding = embedding;
   p.loc = loc;
   g_.params.push_back(p);
-  return gb_.add(OpKind::Param, {}, Attrs().set("index", static_cast<int64_t>(g_.params.size() - 1)), loc, name);
+  ValueId v = gb_.add(OpKind::Param, {}, Attrs().set("index", static_cast<int64_t>(g_.params.size() - 1)), loc, name);
+  paramNodes_[name] = v;
+  return v;
 }
 
 std::string Builder::layerScope(const std::string& kind, bool ownScope) {

@@ -25,6 +25,11 @@ class Builder {
     return gb_.add(op, std::move(in), std::move(a), loc);
   }
   ValueId constant(double v, const Loc& loc) { return gb_.constant(v, {}, loc); }
+  ValueId constantOf(double v, Shape s, const Loc& loc) { return gb_.constant(v, std::move(s), loc); }
+  /// The table of an embedding layer for a vocabulary, created on first use: [|vocab|, dim].
+  ValueId embeddingTable(EmbeddingLayer& layer, const std::string& vocab, const Loc& loc);
+  /// Seeds for dropout calls that give none: 0, 1, 2, ... in build order.
+  int64_t nextSeed() { return seeds_++; }
   ValueId reshape(ValueId x, Shape s, const Loc& loc) {
     return add(OpKind::Reshape, {x}, Attrs().set("shape", std::move(s)), loc);
   }
@@ -62,8 +67,16 @@ class Builder {
   void assign(const ast::Stmt& s, Env& env, Frame& fr);
   Value eval(const ast::Expr& e, Env& env);
   Value call(const ast::Expr& e, Env& env);
-  Value callDef(const ast::Def& d, const ast::Expr& e, std::vector<Value>& args, bool own);
-  Value callLayer(const Value& layer, const ast::Expr& e, std::vector<Value>& args);
+  /// A call's evaluated argument: keyword (empty = positional), value, location.
+  struct CallArg {
+    std::string name;
+    Value v;
+    Loc loc;
+  };
+  Value invoke(const Value& callee, const std::vector<CallArg>& args, const Loc& loc, bool own);
+  Value callDef(const ast::Def& d, const std::vector<CallArg>& args, const Loc& loc, bool own);
+  Value callLayer(const Value& layer, const std::vector<CallArg>& args, const Loc& loc);
+  Value scan(const std::vector<CallArg>& args, const Loc& loc, bool own);
   Value index(const ast::Expr& e, Env& env);
   std::string uniqueRoot(const std::string& name);
   void input(const ast::Stmt& s, Env& env);
@@ -76,7 +89,9 @@ class Builder {
   std::vector<std::string> scope_;                          // current parameter scope path
   std::map<std::string, std::map<std::string, int>> counters_;  // per scope path, per kind
   std::set<std::string> roots_;                             // model-level scope names taken
-  std::set<std::string> params_;
+  std::map<std::string, ValueId> paramNodes_;  // parameter name -> its Param node
+  bool reuseParams_ = false;
+  int64_t seeds_ = 0;  // inside a scan step after the first: param() returns existing ones
   std::vector<const ast::Def*> callStack_;
   bool ownScopeNext_ = false;  // the next call evaluated is a model-level binding's whole right side
 };

@@ -25,6 +25,7 @@ struct BuiltinInfo {
   size_t required = 0;          // the first `required` params have no default
   std::vector<Value> defaults;  // for params[required..]
   Value (*fn)(Builder&, CallSite&) = nullptr;
+  bool special = false;  // evaluated by the Builder itself (scan: variadic, calls a function)
 };
 
 const BuiltinInfo* findBuiltin(const std::string& name);
@@ -34,5 +35,13 @@ const BuiltinInfo* findBuiltin(const std::string& name);
 /// keyword, a positional argument after a keyword one, or a missing required argument.
 std::vector<int> bindArgs(const std::string& fname, const std::vector<std::string>& params,
                           size_t required, const std::vector<ast::Arg>& args, const Loc& callLoc);
+
+/// The same over (keyword name or "", location) pairs, for calls made by the builder itself.
+struct ArgName {
+  std::string name;
+  Loc loc;
+};
+std::vector<int> bindArgs(const std::string& fname, const std::vector<std::string>& params,
+                          size_t required, const std::vector<ArgName>& args, const Loc& callLoc);
 
 }  // namespace recc

@@ -375,9 +375,38 @@ class Converter {
   std::string file_;
 };
 
+/// Rejects bytes that are not well-formed UTF-8 at their line:col (ANTLR's input stream would
+/// otherwise throw a bare std::range_error from its converter).
+void checkUtf8(const std::string& text, const std::string& file) {
+  int line = 1, col = 1;
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len != 0 && i + len <= text.size() && !(len == 2 && c < 0xC2);
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
+    if (ok && len == 3) {  // no overlong forms, no UTF-16 surrogates
+      auto c1 = static_cast<unsigned char>(text[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
+    }
+    if (ok && len == 4) {
+      auto c1 = static_cast<unsigned char>(text[i + 1]);
+      ok = c <= 0xF4 && !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (!ok) throw DiagError(Loc{file, line, col}, "invalid UTF-8 byte in the source; save the file as UTF-8");
+    if (c == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+    i += len;
+  }
+}
+
 /// Runs `rule` on a fresh lexer/parser pair with throwing error handling.
 template <typename Rule>
 auto withParser(const std::string& text, const std::string& file, Rule rule) {
+  checkUtf8(text, file);
   antlr4::ANTLRInputStream input(text);
   RecLexer lexer(&input);
   LexerErrors lexErrors(file, text);

@@ -118,7 +118,7 @@ class Checker {
         bindArgs(callee.s, names, required, e.args, e.loc);
         if (in) calls_[in].push_back({d->second, e.loc});
       } else if (const BuiltinInfo* b = findBuiltin(callee.s)) {
-        bindArgs(callee.s, b->params, b->required, e.args, e.loc);
+        if (!b->special) bindArgs(callee.s, b->params, b->required, e.args, e.loc);  // scan binds its own
       } else {
         throw DiagError(callee.loc, "unknown function '" + callee.s + "'");
       }

@@ -57,6 +57,38 @@ ValueId unreduce(G& gb, ValueId gy, const Shape& x, int64_t axis, bool keepdims)
   return gb.broadcastTo(kept, x);
 }
 
+/// Mean over every axis but the last, kept as size-1 axes: [B,T,D] -> [1,1,D] (BatchNorm).
+ValueId meanLeading(G& gb, ValueId x) {
+  const size_t rank = gb.shape(x).size();
+  for (size_t a = 0; a + 1 < rank; ++a)
+    x = gb.op(OpKind::Mean, {x}, Attrs().set("axis", static_cast<int64_t>(a)).set("keepdims", int64_t{1}));
+  return x;
+}
+/// Mean over the last axis, kept: [..., D] -> [..., 1] (LayerNorm).
+ValueId meanLast(G& gb, ValueId x) {
+  const auto last = static_cast<int64_t>(gb.shape(x).size()) - 1;
+  return gb.op(OpKind::Mean, {x}, Attrs().set("axis", last).set("keepdims", int64_t{1}));
+}
+
+/// The VJP of a normalisation y = xhat * gamma + beta, xhat = (x - mean) / sqrt(var + eps) with
+/// biased statistics taken by `mean` (over the last axis: LayerNorm; over the leading axes:
+/// BatchNorm), recomputed here with table ops:
+///   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = gy * gamma;
+///   dgamma = sum(gy * xhat), dbeta = sum(gy) down to [D].
+std::vector<ValueId> normGradient(G& gb, const std::vector<ValueId>& in, ValueId gy, double eps,
+                                  ValueId (*mean)(G&, ValueId)) {
+  ValueId x = in[0], gamma = in[1];
+  const Shape d = gb.shape(gamma);
+  ValueId xc = gb.sub(x, mean(gb, x));
+  ValueId var = mean(gb, gb.mul(xc, xc));
+  ValueId rstd = gb.div(gb.scalar(1), gb.op(OpKind::Sqrt, {gb.add(var, gb.scalar(eps))}));
+  ValueId xhat = gb.mul(xc, rstd);
+  ValueId g = gb.mul(gy, gamma);
+  ValueId inner = gb.sub(gb.sub(g, mean(gb, g)), gb.mul(xhat, mean(gb, gb.mul(g, xhat))));
+  ValueId dx = gb.mul(rstd, inner);
+  return {dx, gb.sumTo(gb.mul(gy, xhat), d), gb.sumTo(gy, d)};
+}
+
 }  // namespace
 
 bool hasGradientRule(OpKind op) {
@@ -82,6 +114,7 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
     case OpKind::Param:
     case OpKind::Const:
     case OpKind::BatchSize:
+    case OpKind::PositionalEncoding:
       return {};
     case OpKind::Update:
       return {-1, -1};
@@ -122,6 +155,28 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
       return {gb.sumTo(dz, sx(0)), gb.sumTo(dy, sx(1))};
     }
 
+    case OpKind::LeakyRelu: {
+      // dy/dx = 1 where x > 0 else alpha: step(x) * (1 - alpha) + alpha.
+      double alpha = n.attrs.f("alpha", 0.01);
+      ValueId slope = gb.add(gb.mul(gb.op(OpKind::Step, {in[0]}), gb.scalar(1 - alpha)), gb.scalar(alpha));
+      return {gb.mul(gy, slope)};
+    }
+    case OpKind::Prelu: {
+      // dx = gy * (step(x) + (1 - step(x)) * alpha); dalpha = gy * min(x, 0) = gy * (x - relu(x)).
+      ValueId s = gb.op(OpKind::Step, {in[0]});
+      ValueId slope = gb.add(s, gb.mul(gb.sub(gb.scalar(1), s), in[1]));
+      ValueId neg = gb.sub(in[0], gb.op(OpKind::Relu, {in[0]}));
+      return {gb.sumTo(gb.mul(gy, slope), sx(0)), gb.sumTo(gb.mul(gy, neg), sx(1))};
+    }
+    case OpKind::MaskedFill:
+      // gy where the mask is set, 0 where x was replaced; the mask is piecewise constant.
+      return {gb.sumTo(gb.op(OpKind::MaskedFill, {gy, in[1]}, Attrs().set("value", 0.0)), sx(0)), -1};
+    case OpKind::PadMask:
+      return {-1};
+    case OpKind::Dropout:
+      // Same attrs, same shape, same step: the same mask and scale.
+      return {gb.op(OpKind::Dropout, {gy}, n.attrs)};
+
     // ---- reductions ----
     case OpKind::Sum:
       return {unreduce(gb, gy, sx(0), n.attrs.i("axis"), n.attrs.i("keepdims") != 0)};
@@ -133,6 +188,16 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
       else if (d.isBatch()) scaled = gb.div(gy, gb.op(OpKind::BatchSize, {}));
       else throw DiagError(n.loc, "mean: gradient over the unbound dimension " + d.str());
       return {unreduce(gb, scaled, sx(0), axis, n.attrs.i("keepdims") != 0)};
+    }
+    case OpKind::Max: {
+      // gy flows to the elements equal to the max: y - x >= 0 everywhere, and
+      // 1 - step(y - x) is 1 exactly where x == y.
+      const Shape x = sx(0);
+      const int64_t axis = n.attrs.i("axis");
+      const bool keep = n.attrs.i("keepdims") != 0;
+      ValueId yb = unreduce(gb, y, x, axis, keep);
+      ValueId isMax = gb.sub(gb.scalar(1), gb.op(OpKind::Step, {gb.sub(yb, in[0])}));
+      return {gb.mul(unreduce(gb, gy, x, axis, keep), isMax)};
     }
     case OpKind::SumTo:
       return {gb.broadcastTo(gy, sx(0))};
@@ -156,6 +221,15 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
       }
       return out;
     }
+    case OpKind::Transpose: {
+      if (!gb.isF32(in[0])) return {-1};
+      const Shape perm = n.attrs.shape("perm");
+      Shape inv(perm.size());
+      for (size_t j = 0; j < perm.size(); ++j) inv[static_cast<size_t>(perm[j].n)] = Dim(static_cast<int64_t>(j));
+      return {gb.op(OpKind::Transpose, {gy}, Attrs().set("perm", inv))};
+    }
+    case OpKind::OneHot:
+      return {-1};
     case OpKind::Slice: {
       if (!gb.isF32(in[0])) return {-1};
       int64_t axis = n.attrs.i("axis"), begin = n.attrs.i("begin"), end = n.attrs.i("end");
@@ -177,13 +251,86 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
 
     // ---- kernels ----
     case OpKind::MatMul: {
-      // C = op(A) op(B); the four transpose cases, each written as one MatMul per operand.
+      // C = op(A) op(B); the four transpose cases, each written as one MatMul per operand. With
+      // rank > 2 operands (leading dims L flattened into rows) the same formulas hold: the
+      // weight gradients (ta=1) contract all of L, the row gradients keep it.
       bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
       ValueId a = in[0], bb = in[1];
       if (!ta && !tb) return {gb.matmul(gy, bb, 0, 1), gb.matmul(a, gy, 1, 0)};   // gy B^T, A^T gy
       if (ta && !tb) return {gb.matmul(bb, gy, 0, 1), gb.matmul(a, gy, 0, 0)};    // B gy^T, A gy
       if (!ta && tb) return {gb.matmul(gy, bb, 0, 0), gb.matmul(gy, a, 1, 0)};    // gy B, gy^T A
       return {gb.matmul(bb, gy, 1, 1), gb.matmul(gy, a, 1, 1)};                  // B^T gy^T, gy^T A^T
+    }
+    case OpKind::BatchMatMul: {
+      // Per leading index, the MatMul rules; an operand that was broadcast (2-D) sums its
+      // per-batch gradients (SumTo), or, for a 2-D b with ta = 0, contracts L directly (MatMul).
+      bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
+      ValueId a = in[0], bb = in[1];
+      auto bmm = [&](ValueId x, ValueId z, int64_t tx, int64_t tz) {
+        return gb.op(OpKind::BatchMatMul, {x, z}, Attrs().set("ta", tx).set("tb", tz));
+      };
+      ValueId da = !ta ? bmm(gy, bb, 0, tb ? 0 : 1) : tb ? bmm(bb, gy, 1, 1) : bmm(bb, gy, 0, 1);
+      ValueId db;
+      if (sx(1).size() == 2 && sx(0).size() > 2 && !ta)  // A^T gy or gy^T A over all rows at once
+        db = tb ? gb.matmul(gy, a, 1, 0) : gb.matmul(a, gy, 1, 0);
+      else if (!tb)
+        db = bmm(a, gy, ta ? 0 : 1, 0);
+      else
+        db = bmm(gy, a, 1, ta ? 1 : 0);
+      return {gb.sumTo(da, sx(0)), gb.sumTo(db, sx(1))};
+    }
+    case OpKind::Softmax: {
+      // dx = y * (gy - sum(gy * y, axis))
+      Attrs keep = Attrs().set("axis", n.attrs.i("axis")).set("keepdims", int64_t{1});
+      ValueId dot = gb.op(OpKind::Sum, {gb.mul(gy, y)}, keep);
+      return {gb.mul(y, gb.sub(gy, dot))};
+    }
+    case OpKind::LogSoftmax: {
+      // dx = gy - softmax(x) * sum(gy, axis), softmax(x) = exp(y)
+      Attrs keep = Attrs().set("axis", n.attrs.i("axis")).set("keepdims", int64_t{1});
+      ValueId total = gb.op(OpKind::Sum, {gy}, keep);
+      return {gb.sub(gy, gb.mul(gb.op(OpKind::Exp, {y}), total))};
+    }
+    case OpKind::LayerNorm:
+      return normGradient(gb, in, gy, n.attrs.f("eps", 1e-5), meanLast);
+    case OpKind::BatchNorm: {
+      // Training mode: the batch statistics depend on x (the running stats get nothing).
+      std::vector<ValueId> r = normGradient(gb, in, gy, n.attrs.f("eps", 1e-5), meanLeading);
+      r.push_back(-1);
+      r.push_back(-1);
+      return r;
+    }
+    case OpKind::CrossEntropy: {
+      // dlogits = (softmax(z) - onehot(t)) * gy, zero at ignored positions; none to the ids.
+      const Shape z = sx(0);
+      const auto last = static_cast<int64_t>(z.size()) - 1;
+      ValueId p = gb.op(OpKind::Softmax, {in[0]}, Attrs().set("axis", last));
+      ValueId onehot = gb.op(OpKind::OneHot, {in[1]}, Attrs().set("depth", Shape{z.back()}));
+      ValueId keep = gb.op(OpKind::PadMask, {in[1]}, Attrs().set("pad", n.attrs.i("ignore_index", 0)));
+      Shape col = sx(1);
+      col.push_back(Dim(1));
+      ValueId scale = gb.reshape(gb.mul(gy, keep), col);
+      return {gb.mul(gb.sub(p, onehot), scale), -1};
+    }
+    case OpKind::Conv1d: {
+      // conv1d = unfold1d(x) [N,T',K*Cin] x w.reshape([K*Cin, Cout]) + bias: the MatMul rules,
+      // then fold1d (the adjoint of unfold1d) back onto x.
+      const Shape x = sx(0), w = sx(1);
+      Attrs win = Attrs().set("kernel", w[0].n).set("stride", n.attrs.i("stride", 1))
+                      .set("padding", n.attrs.i("padding", 0));
+      ValueId w2 = gb.reshape(in[1], {w[0].n * w[1].n, w[2]});
+      ValueId cols = gb.op(OpKind::Unfold1d, {in[0]}, win);
+      ValueId dw = gb.reshape(gb.matmul(cols, gy, 1, 0), w);
+      ValueId dcols = gb.matmul(gy, w2, 0, 1);
+      ValueId dx = gb.op(OpKind::Fold1d, {dcols}, Attrs(win).set("length", x[1].n));
+      return {dx, dw, gb.sumTo(gy, sx(2))};
+    }
+    case OpKind::Unfold1d:
+      return {gb.op(OpKind::Fold1d, {gy}, Attrs(n.attrs).set("length", sx(0)[1].n))};
+    case OpKind::Fold1d: {
+      Attrs a = n.attrs;
+      a.m.erase("length");
+      return {gb.op(OpKind::Unfold1d, {gy}, a)};
     }
     case OpKind::Gather: {
       // The max_norm renormalisation is treated as a non-differentiable in-place edit of the

@@ -2,6 +2,8 @@
 // an error text naming the offending shapes (the builder prefixes the op name and location).
 #include "compiler/ops/ShapeRules.h"
 
+#include <algorithm>
+
 namespace recc {
 
 namespace {
@@ -69,6 +71,15 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
                        const Attrs& at) {
   std::string err;
   const OpClass cls = opInfo(op).cls;
+  if (op == OpKind::PadMask) {
+    if (g.at(in[0]).dtype != DType::I32)
+      return fail("expects integer ids, got a float tensor " + shapeStr(shapeOf(g, in[0])));
+    return ok(shapeOf(g, in[0]));
+  }
+  if (op == OpKind::Dropout) {
+    double p = at.f("p", 0.5);
+    if (!(p >= 0 && p < 1)) return fail("p = " + std::to_string(p) + " must be in [0, 1)");
+  }
   if (cls == OpClass::Elementwise) {
     if (!allF32(g, in, err)) return fail(err);
     if (in.size() == 1) return ok(shapeOf(g, in[0]));
@@ -76,6 +87,9 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
     if (!broadcastShapes(shapeOf(g, in[0]), shapeOf(g, in[1]), out))
       return fail("shapes " + shapeStr(shapeOf(g, in[0])) + " and " + shapeStr(shapeOf(g, in[1])) +
                   " cannot be broadcast together");
+    if (op == OpKind::MaskedFill && out != shapeOf(g, in[0]))
+      return fail("mask " + shapeStr(shapeOf(g, in[1])) + " does not broadcast to the shape of x " +
+                  shapeStr(shapeOf(g, in[0])));
     return ok(out);
   }
   switch (op) {
@@ -98,7 +112,8 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
     case OpKind::BatchSize:
       return ok({});
     case OpKind::Sum:
-    case OpKind::Mean: {
+    case OpKind::Mean:
+    case OpKind::Max: {
       if (!allF32(g, in, err)) return fail(err);
       Shape s = shapeOf(g, in[0]);
       int64_t axis = at.i("axis");
@@ -166,15 +181,168 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
       if (!allF32(g, in, err)) return fail(err);
       const Shape& a = shapeOf(g, in[0]);
       const Shape& b = shapeOf(g, in[1]);
-      if (a.size() != 2 || b.size() != 2)
-        return fail("expects 2-D operands, got " + shapeStr(a) + " and " + shapeStr(b));
       bool ta = at.i("ta") != 0, tb = at.i("tb") != 0;
-      Dim m = ta ? a[1] : a[0], ka = ta ? a[0] : a[1];
-      Dim kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
+      if (a.size() < 2 || b.size() < 2)
+        return fail("expects operands of rank >= 2, got " + shapeStr(a) + " and " + shapeStr(b));
+      if (a.size() == 2 && b.size() == 2) {
+        Dim m = ta ? a[1] : a[0], ka = ta ? a[0] : a[1];
+        Dim kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
+        if (ka != kb)
+          return fail("inner dimensions differ: " + shapeStr(a) + " x " + shapeStr(b) + " (" +
+                      ka.str() + " vs " + kb.str() + ")");
+        return ok({m, n});
+      }
+      if (!ta) {  // [L..., K] x op(b) -> [L..., N]
+        if (b.size() != 2)
+          return fail("with a rank-" + std::to_string(a.size()) + " first operand " + shapeStr(a) +
+                      " the second must be 2-D, got " + shapeStr(b) + " (use batch_matmul)");
+        Dim kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
+        if (a.back() != kb)
+          return fail("inner dimensions differ: " + shapeStr(a) + " x " + shapeStr(b) + " (" +
+                      a.back().str() + " vs " + kb.str() + ")");
+        Shape out = a;
+        out.back() = n;
+        return ok(out);
+      }
+      // ta = 1: contract every leading dim of a[L..., M] with those of b[L..., N].
+      if (tb)
+        return fail("ta=1, tb=1 needs 2-D operands, got " + shapeStr(a) + " and " + shapeStr(b));
+      if (a.size() != b.size() || !std::equal(a.begin(), a.end() - 1, b.begin()))
+        return fail("contracted leading dimensions differ: " + shapeStr(a) + " and " + shapeStr(b));
+      return ok({a.back(), b.back()});
+    }
+    case OpKind::BatchMatMul: {
+      if (!allF32(g, in, err)) return fail(err);
+      const Shape& a = shapeOf(g, in[0]);
+      const Shape& b = shapeOf(g, in[1]);
+      if (a.size() < 2 || b.size() < 2)
+        return fail("expects operands of rank >= 2, got " + shapeStr(a) + " and " + shapeStr(b));
+      Shape la(a.begin(), a.end() - 2), lb(b.begin(), b.end() - 2);
+      if (!la.empty() && !lb.empty() && la != lb)
+        return fail("batch dimensions differ: " + shapeStr(a) + " and " + shapeStr(b));
+      bool ta = at.i("ta") != 0, tb = at.i("tb") != 0;
+      size_t ra = a.size(), rb = b.size();
+      Dim m = ta ? a[ra - 1] : a[ra - 2], ka = ta ? a[ra - 2] : a[ra - 1];
+      Dim kb = tb ? b[rb - 1] : b[rb - 2], n = tb ? b[rb - 2] : b[rb - 1];
       if (ka != kb)
-        return fail("inner dimensions differ: " + shapeStr(a) + " x " + shapeStr(b) + " (" +
-                    ka.str() + " vs " + kb.str() + ")");
-      return ok({m, n});
+        return fail("inner dimensions differ: " + shapeStr(a) + (ta ? "^T" : "") + " x " + shapeStr(b) +
+                    (tb ? "^T" : "") + " (" + ka.str() + " vs " + kb.str() + ")");
+      Shape out = la.empty() ? lb : la;
+      out.push_back(m);
+      out.push_back(n);
+      return ok(out);
+    }
+    case OpKind::Transpose: {
+      const Shape& x = shapeOf(g, in[0]);
+      const Shape& perm = at.shape("perm");
+      std::vector<bool> seen(x.size(), false);
+      bool valid = perm.size() == x.size();
+      for (size_t j = 0; valid && j < perm.size(); ++j) {
+        valid = perm[j].isStatic() && perm[j].n >= 0 && perm[j].n < static_cast<int64_t>(x.size()) &&
+                !seen[static_cast<size_t>(perm[j].n)];
+        if (valid) seen[static_cast<size_t>(perm[j].n)] = true;
+      }
+      if (!valid) return fail("perm " + shapeStr(perm) + " is not a permutation of the axes of " + shapeStr(x));
+      Shape out;
+      for (const Dim& d : perm) out.push_back(x[static_cast<size_t>(d.n)]);
+      return ok(out, g.at(in[0]).dtype);
+    }
+    case OpKind::OneHot: {
+      const Shape& depth = at.shape("depth");
+      if (g.at(in[0]).dtype != DType::I32)
+        return fail("expects integer ids, got a float tensor " + shapeStr(shapeOf(g, in[0])));
+      if (depth.size() != 1 || depth[0].isBatch())
+        return fail("attr depth must be one static or vocabulary dimension, got " + shapeStr(depth));
+      Shape out = shapeOf(g, in[0]);
+      out.push_back(depth[0]);
+      return ok(out);
+    }
+    case OpKind::Softmax:
+    case OpKind::LogSoftmax: {
+      if (!allF32(g, in, err)) return fail(err);
+      const Shape& x = shapeOf(g, in[0]);
+      if (!validAxis(at.i("axis"), x.size(), err)) return fail(err);
+      return ok(x);
+    }
+    case OpKind::LayerNorm:
+    case OpKind::BatchNorm: {
+      if (!allF32(g, in, err)) return fail(err);
+      const Shape& x = shapeOf(g, in[0]);
+      const bool bn = op == OpKind::BatchNorm;
+      if (bn ? (x.size() != 2 && x.size() != 3) : x.empty())
+        return fail(std::string("expects x of shape ") + (bn ? "[B,D] or [B,T,D]" : "[..., D]") + ", got " +
+                    shapeStr(x));
+      static const char* names[] = {"x", "gamma", "beta", "running_mean", "running_var"};
+      for (size_t k = 1; k < in.size(); ++k)
+        if (shapeOf(g, in[k]) != Shape{x.back()})
+          return fail(std::string(names[k]) + " " + shapeStr(shapeOf(g, in[k])) + " does not match the last dimension of x " +
+                      shapeStr(x) + " (expected " + shapeStr({x.back()}) + ")");
+      if (bn)
+        for (size_t k = 3; k < 5; ++k)
+          if (g.at(in[k]).op != OpKind::Param)
+            return fail(std::string(names[k]) + " must be a parameter (it is updated in place)");
+      if (!(at.f("eps", 1e-5) > 0)) return fail("eps must be positive");
+      return ok(x);
+    }
+    case OpKind::CrossEntropy: {
+      const Shape& z = shapeOf(g, in[0]);
+      const Shape& t = shapeOf(g, in[1]);
+      if (g.at(in[0]).dtype != DType::F32 || z.size() < 2)
+        return fail("logits must be f32 [B, V] or [B, T, V], got " + shapeStr(z));
+      if (g.at(in[1]).dtype != DType::I32)
+        return fail("targets must be integer ids, got a float tensor " + shapeStr(t));
+      Shape want(z.begin(), z.end() - 1);
+      if (t != want)
+        return fail("targets " + shapeStr(t) + " do not match logits " + shapeStr(z) + " (expected ids " +
+                    shapeStr(want) + ")");
+      return ok(want);
+    }
+    case OpKind::PositionalEncoding: {
+      int64_t len = at.i("length"), dim = at.i("dim");
+      if (len <= 0 || dim <= 0)
+        return fail("length and dim must be positive, got " + std::to_string(len) + " and " + std::to_string(dim));
+      return ok({len, dim});
+    }
+    case OpKind::Conv1d:
+    case OpKind::Unfold1d:
+    case OpKind::Fold1d: {
+      if (!allF32(g, in, err)) return fail(err);
+      const Shape& x = shapeOf(g, in[0]);
+      int64_t stride = at.i("stride", 1), pad = at.i("padding", 0);
+      if (x.size() != 3 || !x[1].isStatic() || !x[2].isStatic())
+        return fail("expects x of shape [N, T, C] with static T and C, got " + shapeStr(x));
+      if (stride < 1 || pad < 0)
+        return fail("stride must be >= 1 and padding >= 0, got " + std::to_string(stride) + " and " +
+                    std::to_string(pad));
+      int64_t k = at.i("kernel"), cin = x[2].n, len = x[1].n, cout = 0;
+      if (op == OpKind::Conv1d) {
+        const Shape& w = shapeOf(g, in[1]);
+        if (w.size() != 3 || w[1] != x[2] || !w[0].isStatic() || !w[2].isStatic())
+          return fail("weights " + shapeStr(w) + " do not match x " + shapeStr(x) + " (expected [K, " +
+                      x[2].str() + ", C_out])");
+        if (shapeOf(g, in[2]) != Shape{w[2]})
+          return fail("bias " + shapeStr(shapeOf(g, in[2])) + " does not match weights " + shapeStr(w) +
+                      " (expected " + shapeStr({w[2]}) + ")");
+        k = w[0].n;
+        cout = w[2].n;
+      }
+      if (op == OpKind::Fold1d) {  // x = cols [N, T', K*C] -> [N, length, C]
+        if (k < 1 || x[2].n % k != 0)
+          return fail("columns " + shapeStr(x) + " are not a multiple of kernel " + std::to_string(k));
+        cin = x[2].n / k;
+        len = at.i("length");
+      }
+      if (k < 1) return fail("kernel must be >= 1, got " + std::to_string(k));
+      int64_t outLen = (len + 2 * pad - k) / stride + 1;
+      if (len + 2 * pad < k)
+        return fail("kernel " + std::to_string(k) + " is longer than the padded sequence (length " +
+                    std::to_string(len) + ", padding " + std::to_string(pad) + ")");
+      if (op == OpKind::Conv1d) return ok({x[0], outLen, cout});
+      if (op == OpKind::Unfold1d) return ok({x[0], outLen, k * cin});
+      if (x[1].n != outLen)
+        return fail("columns " + shapeStr(x) + " do not match length " + std::to_string(len) + " (expected " +
+                    std::to_string(outLen) + " windows)");
+      return ok({x[0], len, cin});
     }
     case OpKind::Gather: {
       const Shape& t = shapeOf(g, in[0]);

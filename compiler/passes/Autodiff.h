@@ -14,8 +14,15 @@ void differentiate(Graph& g);
 /// and the updates. The result is verified.
 Graph buildTrainStep(const Graph& forward);
 
-/// forward graph -> inference graph: only what `outputs` need (no labels, no losses).
+/// forward graph -> inference graph: only what `outputs` need (no labels, no losses), with the
+/// training-mode ops in their inference form (toInferenceMode).
 Graph buildInference(const Graph& forward);
+
+/// The same graph with training-mode ops rewritten for serving: Dropout becomes the identity
+/// (its users read its operand) and BatchNorm the elementwise form with the running statistics,
+/// (x - running_mean) / sqrt(running_var + eps) * gamma + beta (no side effect). Outputs,
+/// losses and named values are renumbered; nothing else changes.
+Graph toInferenceMode(const Graph& forward);
 
 /// Removes nodes that neither `roots` nor Update nodes depend on; renumbers every ValueId
 /// (outputs, losses, loss, grads, named values that survive). `roots` are updated in place.

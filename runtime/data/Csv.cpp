@@ -185,9 +185,13 @@ CsvTable readCsv(const std::string& path) {
       if (t.header[i] == t.header[j])
         throw DataError(path + ": duplicate column '" + t.header[i] + "' in the header");
 
-  // Records are at most the line count, so one column-major block of that many rows per
-  // column holds every cell (pages past the last row are never touched).
-  const size_t lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  // Data records are at most the line count (line ends: LF, CRLF and a lone CR, as in Scanner;
+  // the last record has none), so one column-major block of that many rows per column holds
+  // every cell (pages past the last row are never touched).
+  size_t lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  if (std::memchr(text.data(), '\r', text.size()))  // rare: count the lone CRs too
+    for (size_t i = 0; i < text.size(); ++i)
+      lines += text[i] == '\r' && (i + 1 == text.size() || text[i + 1] != '\n');
   const size_t ncols = t.header.size();
   t.stride_ = lines;
   t.cells_ = cellBlock(ncols * lines);  // uninitialised: only rows < t.rows are read

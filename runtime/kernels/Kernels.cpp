@@ -7,6 +7,7 @@
 // GCC 12 reports a false -Wmaybe-uninitialized inside its own AVX-512 intrinsics when Eigen's
 // products are inlined with -march=native; the warning is in the compiler's header, not here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"  // the same, at -O1 / with sanitizers
 #include <Eigen/Core>
 
 namespace {

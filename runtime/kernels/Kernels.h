@@ -24,6 +24,50 @@ void recc_rt_gather_f32(float* out, float* table, const int32_t* ids, int64_t co
 void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int64_t count,
                              int64_t dim, int64_t rows);
 
+// ---- sequence / attention / normalisation kernels (SequenceKernels.cpp) ----
+
+/// For l < batch: out[l] (M x N) = op(a + l*stride_a) x op(b + l*stride_b), as recc_rt_matmul_f32;
+/// a stride of 0 shares one operand across the batch (a 2-D operand broadcast).
+void recc_rt_batch_matmul_f32(float* out, const float* a, const float* b, int64_t batch, int64_t m,
+                              int64_t n, int64_t k, int32_t ta, int32_t tb, int64_t stride_a,
+                              int64_t stride_b);
+
+/// Softmax (log_softmax when log != 0) of x viewed as [outer, len, inner] along the middle axis.
+void recc_rt_softmax_f32(float* out, const float* x, int64_t outer, int64_t len, int64_t inner,
+                         int32_t log);
+
+/// out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * gamma + beta per row (biased variance).
+void recc_rt_layer_norm_f32(float* out, const float* x, const float* gamma, const float* beta,
+                            int64_t rows, int64_t dim, float eps);
+
+/// Training-mode batch norm of x[rows, dim] with per-column batch statistics; updates
+/// running_mean / running_var in place (momentum; unbiased variance for running_var).
+void recc_rt_batch_norm_f32(float* out, const float* x, const float* gamma, const float* beta,
+                            float* running_mean, float* running_var, int64_t rows, int64_t dim,
+                            float eps, float momentum);
+
+/// out[r] = logsumexp(logits[r, :]) - logits[r, target[r]]; 0 where target[r] == ignore_index
+/// or out of [0, classes) (the reference evaluator rejects the latter).
+void recc_rt_cross_entropy_f32(float* out, const float* logits, const int32_t* target, int64_t rows,
+                               int64_t classes, int32_t ignore_index);
+
+/// out[length, dim]: sinusoidal positional encoding (computed in double, rounded).
+void recc_rt_positional_encoding_f32(float* out, int64_t length, int64_t dim);
+
+/// out[n, out_len, cout] = bias + sum_k,c x[n, t*stride + k - padding, c] * w[k, c, :] (zero
+/// padding), x[n, len, cin], w[kernel, cin, cout]: im2col, then one GEMM.
+void recc_rt_conv1d_f32(float* out, const float* x, const float* w, const float* bias, int64_t n,
+                        int64_t len, int64_t cin, int64_t cout, int64_t kernel, int64_t stride,
+                        int64_t padding, int64_t out_len);
+
+/// im2col: cols[n, out_len, kernel*ch] from x[n, len, ch] (zeros outside the sequence).
+void recc_rt_unfold1d_f32(float* cols, const float* x, int64_t n, int64_t len, int64_t ch,
+                          int64_t kernel, int64_t stride, int64_t padding, int64_t out_len);
+
+/// col2im, the adjoint: out[n, len, ch] = 0, then every column entry is added to its source.
+void recc_rt_fold1d_f32(float* out, const float* cols, int64_t n, int64_t len, int64_t ch,
+                        int64_t kernel, int64_t stride, int64_t padding, int64_t out_len);
+
 /// Optimizer hyperparameters; `step` is the 1-based step number of the update being applied
 /// (the driver increments it before each training step).
 struct ReccOptimizer {

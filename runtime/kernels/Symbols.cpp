@@ -11,6 +11,15 @@ std::vector<std::pair<std::string, void*>> kernelSymbols() {
       RECC_KERNEL(recc_rt_gather_f32),
       RECC_KERNEL(recc_rt_scatter_add_f32),
       RECC_KERNEL(recc_rt_update_f32),
+      RECC_KERNEL(recc_rt_batch_matmul_f32),
+      RECC_KERNEL(recc_rt_softmax_f32),
+      RECC_KERNEL(recc_rt_layer_norm_f32),
+      RECC_KERNEL(recc_rt_batch_norm_f32),
+      RECC_KERNEL(recc_rt_cross_entropy_f32),
+      RECC_KERNEL(recc_rt_positional_encoding_f32),
+      RECC_KERNEL(recc_rt_conv1d_f32),
+      RECC_KERNEL(recc_rt_unfold1d_f32),
+      RECC_KERNEL(recc_rt_fold1d_f32),
   };
 #undef RECC_KERNEL
 }

@@ -3,6 +3,8 @@
 // independent oracle for the JIT's Eigen kernels and fused loops.
 #include "runtime/reference/Evaluator.h"
 
+#include "runtime/kernels/DropoutHash.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -62,8 +64,9 @@ Tensor f32(Dims shape) {
   return t;
 }
 
-double unary(OpKind op, double x) {
-  switch (op) {
+double unary(const Node& n, double x) {
+  switch (n.op) {
+    case OpKind::LeakyRelu: return x > 0 ? x : static_cast<float>(n.attrs.f("alpha", 0.01)) * x;
     case OpKind::Neg: return -x;
     case OpKind::Exp: return std::exp(x);
     case OpKind::Log: return std::log(x);
@@ -76,8 +79,10 @@ double unary(OpKind op, double x) {
   }
 }
 
-double binary(OpKind op, double a, double b) {
-  switch (op) {
+double binary(const Node& n, double a, double b) {
+  switch (n.op) {
+    case OpKind::Prelu: return a > 0 ? a : b * a;
+    case OpKind::MaskedFill: return b != 0 ? a : static_cast<float>(n.attrs.f("value"));
     case OpKind::Add: return a + b;
     case OpKind::Sub: return a - b;
     case OpKind::Mul: return a * b;
@@ -118,21 +123,261 @@ struct Eval {
     return t;
   }
 
-  Tensor matmul(const Node& n, const Tensor& a, const Tensor& b) {
-    bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
-    int64_t m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
-    int64_t nn = tb ? b.shape[0] : b.shape[1];
-    Tensor t = f32({m, nn});
+  /// out[m, n] (at `out`) = op(a) x op(b) with a stored [M,K] / [K,M] (ta), b [K,N] / [N,K] (tb).
+  static void gemm(float* out, const float* a, const float* b, int64_t m, int64_t nn, int64_t k,
+                      bool ta, bool tb) {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < nn; ++j) {
         double acc = 0;
         for (int64_t q = 0; q < k; ++q) {
-          float av = ta ? a.f[static_cast<size_t>(q * m + i)] : a.f[static_cast<size_t>(i * k + q)];
-          float bv = tb ? b.f[static_cast<size_t>(j * k + q)] : b.f[static_cast<size_t>(q * nn + j)];
+          float av = ta ? a[q * m + i] : a[i * k + q];
+          float bv = tb ? b[j * k + q] : b[q * nn + j];
           acc += static_cast<double>(av) * bv;
         }
-        t.f[static_cast<size_t>(i * nn + j)] = static_cast<float>(acc);
+        out[i * nn + j] = static_cast<float>(acc);
       }
+  }
+
+  Tensor reduceMax(const Node& n, const Tensor& x) {
+    auto axis = static_cast<size_t>(n.attrs.i("axis"));
+    int64_t outer = product(x.shape, 0, axis), len = x.shape[axis], inner = productFrom(x.shape, axis + 1);
+    Tensor t = f32(concrete(n.shape, batch, n.loc));
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < inner; ++j) {
+        float m = -INFINITY;
+        for (int64_t k = 0; k < len; ++k) m = std::max(m, x.f[static_cast<size_t>((o * len + k) * inner + j)]);
+        t.f[static_cast<size_t>(o * inner + j)] = m;
+      }
+    return t;
+  }
+
+  Tensor matmul(const Node& n, const Tensor& a, const Tensor& b) {
+    // Leading dims of rank > 2 operands flatten into the rows (ta=0) or the contraction (ta=1).
+    bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
+    int64_t lead = product(a.shape, 0, a.shape.size() - 1), last = a.shape.back();
+    int64_t m = ta ? last : lead, k = ta ? lead : last;
+    int64_t nn = tb ? product(b.shape, 0, b.shape.size() - 1) : b.shape.back();
+    Tensor t = f32(concrete(n.shape, batch, n.loc));
+    gemm(t.f.data(), a.f.data(), b.f.data(), m, nn, k, ta, tb);
+    return t;
+  }
+
+  Tensor batchMatmul(const Node& n, const Tensor& a, const Tensor& b) {
+    bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
+    size_t ra = a.shape.size(), rb = b.shape.size();
+    int64_t m = a.shape[ra - (ta ? 1 : 2)], k = a.shape[ra - (ta ? 2 : 1)], nn = b.shape[rb - (tb ? 2 : 1)];
+    Tensor t = f32(concrete(n.shape, batch, n.loc));
+    int64_t count = product(t.shape, 0, t.shape.size() - 2);
+    int64_t sa = ra > 2 ? m * k : 0, sb = rb > 2 ? k * nn : 0;  // a 2-D operand is shared
+    for (int64_t l = 0; l < count; ++l)
+      gemm(&t.f[static_cast<size_t>(l * m * nn)], a.f.data() + l * sa, b.f.data() + l * sb, m, nn, k, ta, tb);
+    return t;
+  }
+
+  Tensor transpose(const Node& n, const Tensor& x) {
+    const Shape& perm = n.attrs.shape("perm");
+    Tensor t;
+    t.dtype = x.dtype;
+    t.shape = concrete(n.shape, batch, n.loc);
+    Dims inStride(x.shape.size(), 1);
+    for (size_t d = x.shape.size(); d-- > 1;) inStride[d - 1] = inStride[d] * x.shape[d];
+    if (x.dtype == DType::F32) t.f.resize(static_cast<size_t>(product(t.shape)));
+    else t.i.resize(static_cast<size_t>(product(t.shape)));
+    for (int64_t o = 0; o < product(t.shape); ++o) {
+      int64_t rest = o, src = 0;
+      for (size_t j = t.shape.size(); j-- > 0;) {
+        src += (rest % t.shape[j]) * inStride[static_cast<size_t>(perm[j].n)];
+        rest /= t.shape[j];
+      }
+      if (x.dtype == DType::F32) t.f[static_cast<size_t>(o)] = x.f[static_cast<size_t>(src)];
+      else t.i[static_cast<size_t>(o)] = x.i[static_cast<size_t>(src)];
+    }
+    return t;
+  }
+
+  Tensor oneHot(const Node& n, const Tensor& ids) {
+    Tensor t = f32(concrete(n.shape, batch, n.loc));
+    int64_t depth = t.shape.back();
+    for (size_t k = 0; k < ids.i.size(); ++k)
+      if (ids.i[k] >= 0 && ids.i[k] < depth) t.f[k * static_cast<size_t>(depth) + static_cast<size_t>(ids.i[k])] = 1;
+    return t;
+  }
+
+  Tensor padMask(const Node& n, const Tensor& ids) {
+    Tensor t = f32(concrete(n.shape, batch, n.loc));
+    const auto pad = static_cast<int32_t>(n.attrs.i("pad", 0));
+    for (size_t k = 0; k < ids.i.size(); ++k) t.f[k] = ids.i[k] != pad ? 1.0f : 0.0f;
+    return t;
+  }
+
+  Tensor dropout(const Node& n, const Tensor& x) {
+    const double p = n.attrs.f("p", 0.5);
+    const uint64_t key = dropoutKey(n.attrs.i("seed", 0), state.opt.step);
+    const uint64_t threshold = dropoutThreshold(p);
+    const double scale = dropoutScale(p);
+    Tensor t = f32(x.shape);
+    for (int64_t i = 0; i < t.size(); ++i)
+      if (dropoutBits(key, i) >= threshold)
+        t.f[static_cast<size_t>(i)] = static_cast<float>(x.f[static_cast<size_t>(i)] * scale);
+    return t;
+  }
+
+  // softmax / log_softmax along `axis`, max-subtracted; sums in double.
+  Tensor softmax(const Node& n, const Tensor& x, bool log) {
+    auto axis = static_cast<size_t>(n.attrs.i("axis"));
+    int64_t outer = product(x.shape, 0, axis), len = x.shape[axis], inner = productFrom(x.shape, axis + 1);
+    Tensor t = f32(x.shape);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < inner; ++j) {
+        auto at = [&](int64_t k) { return static_cast<size_t>((o * len + k) * inner + j); };
+        double mx = -INFINITY, sum = 0;
+        for (int64_t k = 0; k < len; ++k) mx = std::max(mx, static_cast<double>(x.f[at(k)]));
+        for (int64_t k = 0; k < len; ++k) sum += std::exp(x.f[at(k)] - mx);
+        for (int64_t k = 0; k < len; ++k)
+          t.f[at(k)] = static_cast<float>(log ? x.f[at(k)] - mx - std::log(sum) : std::exp(x.f[at(k)] - mx) / sum);
+      }
+    return t;
+  }
+
+  Tensor layerNorm(const Node& n) {
+    const Tensor& x = in(n, 0);
+    const Tensor& gamma = in(n, 1);
+    const Tensor& beta = in(n, 2);
+    const double eps = n.attrs.f("eps", 1e-5);
+    int64_t dim = x.shape.back(), rows = x.size() / dim;
+    Tensor t = f32(x.shape);
+    for (int64_t r0 = 0; r0 < rows; ++r0) {
+      const float* row = &x.f[static_cast<size_t>(r0 * dim)];
+      double mean = 0, var = 0;
+      for (int64_t d = 0; d < dim; ++d) mean += row[d];
+      mean /= static_cast<double>(dim);
+      for (int64_t d = 0; d < dim; ++d) var += (row[d] - mean) * (row[d] - mean);
+      var /= static_cast<double>(dim);
+      double rstd = 1 / std::sqrt(var + eps);
+      for (int64_t d = 0; d < dim; ++d)
+        t.f[static_cast<size_t>(r0 * dim + d)] =
+            static_cast<float>((row[d] - mean) * rstd * gamma.f[static_cast<size_t>(d)] + beta.f[static_cast<size_t>(d)]);
+    }
+    return t;
+  }
+
+  Tensor batchNorm(const Node& n) {
+    // Training mode: batch statistics over every leading dim; the running statistics (params)
+    // are updated in place like Gather's max_norm, in the state and in this run's param values.
+    const Tensor& x = in(n, 0);
+    const Tensor& gamma = in(n, 1);
+    const Tensor& beta = in(n, 2);
+    const double eps = n.attrs.f("eps", 1e-5), momentum = n.attrs.f("momentum", 0.1);
+    int64_t dim = x.shape.back(), rows = x.size() / dim;
+    Tensor t = f32(x.shape);
+    for (int64_t d = 0; d < dim; ++d) {
+      double mean = 0, var = 0;
+      for (int64_t r0 = 0; r0 < rows; ++r0) mean += x.f[static_cast<size_t>(r0 * dim + d)];
+      mean /= static_cast<double>(rows);
+      for (int64_t r0 = 0; r0 < rows; ++r0) {
+        double c = x.f[static_cast<size_t>(r0 * dim + d)] - mean;
+        var += c * c;
+      }
+      double unbiased = rows > 1 ? var / static_cast<double>(rows - 1) : var;
+      var /= static_cast<double>(rows);
+      double rstd = 1 / std::sqrt(var + eps);
+      for (int64_t r0 = 0; r0 < rows; ++r0) {
+        auto i = static_cast<size_t>(r0 * dim + d);
+        t.f[i] = static_cast<float>((x.f[i] - mean) * rstd * gamma.f[static_cast<size_t>(d)] + beta.f[static_cast<size_t>(d)]);
+      }
+      for (size_t k : {size_t{3}, size_t{4}}) {
+        Tensor& run = r[static_cast<size_t>(n.inputs[k])];
+        float& v = run.f[static_cast<size_t>(d)];
+        v = static_cast<float>((1 - momentum) * v + momentum * (k == 3 ? mean : unbiased));
+        auto p = static_cast<size_t>(g.at(n.inputs[k]).attrs.i("index"));
+        state.values[p][static_cast<size_t>(d)] = v;
+      }
+    }
+    return t;
+  }
+
+  Tensor crossEntropy(const Node& n) {
+    const Tensor& z = in(n, 0);
+    const Tensor& target = in(n, 1);
+    const auto ignore = static_cast<int32_t>(n.attrs.i("ignore_index", 0));
+    int64_t classes = z.shape.back();
+    Tensor t = f32(concrete(n.shape, batch, n.loc));
+    for (size_t k = 0; k < target.i.size(); ++k) {
+      if (target.i[k] == ignore) continue;
+      checkId(n, target.i[k], classes);
+      const float* row = &z.f[k * static_cast<size_t>(classes)];
+      double mx = -INFINITY, sum = 0;
+      for (int64_t c = 0; c < classes; ++c) mx = std::max(mx, static_cast<double>(row[c]));
+      for (int64_t c = 0; c < classes; ++c) sum += std::exp(row[c] - mx);
+      t.f[k] = static_cast<float>(mx + std::log(sum) - row[target.i[k]]);
+    }
+    return t;
+  }
+
+  Tensor positionalEncoding(const Node& n) {
+    int64_t len = n.attrs.i("length"), dim = n.attrs.i("dim");
+    Tensor t = f32({len, dim});
+    for (int64_t p = 0; p < len; ++p)
+      for (int64_t i = 0; i < dim; ++i) {
+        double angle = static_cast<double>(p) / std::pow(10000.0, static_cast<double>(i - i % 2) / static_cast<double>(dim));
+        t.f[static_cast<size_t>(p * dim + i)] = static_cast<float>(i % 2 ? std::cos(angle) : std::sin(angle));
+      }
+    return t;
+  }
+
+  // The windows of a 1-D convolution: position t, tap k reads source row t*stride + k - padding.
+  struct Window {
+    int64_t kernel, stride, padding;
+    explicit Window(const Attrs& a) : kernel(a.i("kernel")), stride(a.i("stride", 1)), padding(a.i("padding", 0)) {}
+    int64_t source(int64_t t, int64_t k) const { return t * stride + k - padding; }
+  };
+
+  Tensor conv1d(const Node& n) {
+    const Tensor& x = in(n, 0);
+    const Tensor& w = in(n, 1);
+    const Tensor& bias = in(n, 2);
+    Attrs a = n.attrs;
+    Window win(a.set("kernel", w.shape[0]));
+    int64_t nb = x.shape[0], len = x.shape[1], cin = x.shape[2], cout = w.shape[2];
+    Tensor t = f32(concrete(n.shape, batch, n.loc));
+    int64_t outLen = t.shape[1];
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t o = 0; o < outLen; ++o)
+        for (int64_t co = 0; co < cout; ++co) {
+          double acc = bias.f[static_cast<size_t>(co)];
+          for (int64_t k = 0; k < win.kernel; ++k) {
+            int64_t src = win.source(o, k);
+            if (src < 0 || src >= len) continue;
+            for (int64_t c = 0; c < cin; ++c)
+              acc += static_cast<double>(x.f[static_cast<size_t>((b * len + src) * cin + c)]) *
+                     w.f[static_cast<size_t>((k * cin + c) * cout + co)];
+          }
+          t.f[static_cast<size_t>((b * outLen + o) * cout + co)] = static_cast<float>(acc);
+        }
+    return t;
+  }
+
+  // unfold1d (fold = false): out[b,t,k*C+c] = x[b, src, c]; fold1d: out[b, src, c] += x[b,t,k*C+c].
+  Tensor unfold(const Node& n, const Tensor& x, bool fold) {
+    Window win(n.attrs);
+    Tensor t = f32(concrete(n.shape, batch, n.loc));
+    const Dims& seq = fold ? t.shape : x.shape;   // [N, T, C]
+    const Dims& cols = fold ? x.shape : t.shape;  // [N, T', K*C]
+    int64_t nb = seq[0], len = seq[1], ch = seq[2], outLen = cols[1];
+    std::vector<double> acc(fold ? t.f.size() : 0, 0.0);
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t o = 0; o < outLen; ++o)
+        for (int64_t k = 0; k < win.kernel; ++k) {
+          int64_t src = win.source(o, k);
+          if (src < 0 || src >= len) continue;
+          for (int64_t c = 0; c < ch; ++c) {
+            auto si = static_cast<size_t>((b * len + src) * ch + c);
+            auto ci = static_cast<size_t>((b * outLen + o) * win.kernel * ch + k * ch + c);
+            if (fold) acc[si] += x.f[ci];
+            else t.f[ci] = x.f[si];
+          }
+        }
+    if (fold) std::transform(acc.begin(), acc.end(), t.f.begin(), [](double v) { return static_cast<float>(v); });
     return t;
   }
 
@@ -253,19 +498,21 @@ struct Eval {
 
   Tensor node(const Node& n) {
     const OpClass cls = opInfo(n.op).cls;
+    if (n.op == OpKind::PadMask) return padMask(n, in(n, 0));
+    if (n.op == OpKind::Dropout) return dropout(n, in(n, 0));
     if (cls == OpClass::Elementwise) {
       Tensor t = f32(concrete(n.shape, batch, n.loc));
       const Tensor& a = in(n, 0);
       Dims sa = broadcastStrides(a.shape, t.shape);
       if (n.inputs.size() == 1) {
         for (int64_t i = 0; i < t.size(); ++i)
-          t.f[static_cast<size_t>(i)] = static_cast<float>(unary(n.op, a.f[static_cast<size_t>(offsetOf(i, t.shape, sa))]));
+          t.f[static_cast<size_t>(i)] = static_cast<float>(unary(n, a.f[static_cast<size_t>(offsetOf(i, t.shape, sa))]));
         return t;
       }
       const Tensor& b = in(n, 1);
       Dims sb = broadcastStrides(b.shape, t.shape);
       for (int64_t i = 0; i < t.size(); ++i)
-        t.f[static_cast<size_t>(i)] = static_cast<float>(binary(n.op, a.f[static_cast<size_t>(offsetOf(i, t.shape, sa))],
+        t.f[static_cast<size_t>(i)] = static_cast<float>(binary(n, a.f[static_cast<size_t>(offsetOf(i, t.shape, sa))],
                                                               b.f[static_cast<size_t>(offsetOf(i, t.shape, sb))]));
       return t;
     }
@@ -280,6 +527,7 @@ struct Eval {
       case OpKind::BatchSize: return Tensor{DType::F32, {}, {static_cast<float>(batch)}, {}};
       case OpKind::Sum: return reduce(n, in(n, 0), false);
       case OpKind::Mean: return reduce(n, in(n, 0), true);
+      case OpKind::Max: return reduceMax(n, in(n, 0));
       case OpKind::SumTo: {
         const Tensor& x = in(n, 0);
         Dims target = concrete(n.shape, batch, n.loc);
@@ -300,6 +548,18 @@ struct Eval {
       case OpKind::Concat: return concat(n);
       case OpKind::Slice: return slice(n, in(n, 0));
       case OpKind::MatMul: return matmul(n, in(n, 0), in(n, 1));
+      case OpKind::BatchMatMul: return batchMatmul(n, in(n, 0), in(n, 1));
+      case OpKind::Transpose: return transpose(n, in(n, 0));
+      case OpKind::OneHot: return oneHot(n, in(n, 0));
+      case OpKind::Softmax: return softmax(n, in(n, 0), false);
+      case OpKind::LogSoftmax: return softmax(n, in(n, 0), true);
+      case OpKind::LayerNorm: return layerNorm(n);
+      case OpKind::BatchNorm: return batchNorm(n);
+      case OpKind::CrossEntropy: return crossEntropy(n);
+      case OpKind::PositionalEncoding: return positionalEncoding(n);
+      case OpKind::Conv1d: return conv1d(n);
+      case OpKind::Unfold1d: return unfold(n, in(n, 0), false);
+      case OpKind::Fold1d: return unfold(n, in(n, 0), true);
       case OpKind::Gather: return gather(n);
       case OpKind::ScatterAdd: return scatterAdd(n);
       case OpKind::Update: update(n); return Tensor{};

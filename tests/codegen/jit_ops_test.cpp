@@ -58,6 +58,12 @@ std::vector<OpCase> cases() {
             t.op(OpKind::Sum, {x3}, axis(1, 1)), t.op(OpKind::Mean, {x}, axis(0)),
             t.op(OpKind::Mean, {x3}, axis(2)), t.op(OpKind::Mean, {x}, axis(1, 1))};
   }});
+  c.push_back({"max", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x = t.dense(6);
+    ValueId x3 = t.op(OpKind::Reshape, {x}, shape({kB, 2, 3}));
+    return {t.op(OpKind::Max, {x}, axis(0)), t.op(OpKind::Max, {x}, axis(1)), t.op(OpKind::Max, {x3}, axis(1, 1)),
+            t.op(OpKind::Max, {t.op(OpKind::Neg, {x3})}, axis(2))};  // the neg fuses into the loop
+  }});
   c.push_back({"sum_to", [](TestGraph& t) -> std::vector<ValueId> {
     ValueId x = t.dense(4);
     ValueId e = t.op(OpKind::Exp, {x});  // fused into the reduction loop
@@ -113,6 +119,115 @@ std::vector<OpCase> cases() {
     ValueId seq = t.ids("item", 4, 3);  // few rows: repeated ids
     ValueId g = t.op(OpKind::Reshape, {t.dense(6)}, shape({kB, 3, 2}));
     return {t.op(OpKind::ScatterAdd, {seq, g}, shape({4, 2}))};
+  }});
+  // ---- sequence / attention / CNN ops ----
+  c.push_back({"leaky_prelu", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x = t.dense(6);
+    ValueId x3 = t.op(OpKind::Reshape, {t.dense(6)}, shape({kB, 2, 3}));
+    return {t.op(OpKind::LeakyRelu, {x}, Attrs().set("alpha", 0.2)), t.op(OpKind::Prelu, {x, t.param({6})}),
+            t.op(OpKind::Prelu, {x3, t.param({3})}), t.op(OpKind::Prelu, {x, t.param({})}),
+            t.op(OpKind::Exp, {t.op(OpKind::LeakyRelu, {x})})};
+  }});
+  c.push_back({"pad_mask_masked_fill", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId ids = t.ids("tok", 3, 4);  // about a third are the padding id 0
+    ValueId mask = t.op(OpKind::PadMask, {ids});
+    ValueId x = t.dense(4);
+    ValueId x3 = t.op(OpKind::Reshape, {t.dense(12)}, shape({kB, 3, 4}));
+    ValueId m3 = t.op(OpKind::Reshape, {mask}, shape({kB, 1, 4}));
+    return {mask, t.op(OpKind::PadMask, {ids}, Attrs().set("pad", int64_t{2})),
+            t.op(OpKind::MaskedFill, {x, mask}, Attrs().set("value", -1e9)),
+            t.op(OpKind::MaskedFill, {t.op(OpKind::Tanh, {x3}), m3}, Attrs().set("value", 0.5))};
+  }});
+  c.push_back({"dropout", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x = t.dense(16);
+    ValueId x3 = t.op(OpKind::Reshape, {x}, shape({kB, 4, 4}));
+    ValueId d1 = t.op(OpKind::Dropout, {x}, Attrs().set("p", 0.4).set("seed", int64_t{3}));
+    ValueId d2 = t.op(OpKind::Dropout, {t.op(OpKind::Exp, {x3})}, Attrs().set("p", 0.1).set("seed", int64_t{4}));
+    ValueId d0 = t.op(OpKind::Dropout, {x}, Attrs().set("p", 0.0));
+    return {d1, t.op(OpKind::Add, {d2, x3}), d0};  // d2 fused into the add
+  }});
+  c.push_back({"softmax", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x3 = t.op(OpKind::Reshape, {t.dense(12)}, shape({kB, 3, 4}));
+    ValueId none = t.op(OpKind::PadMask, {t.ids("pad", 1, 4)});  // every id is 0: fully masked rows
+    ValueId some = t.op(OpKind::PadMask, {t.ids("tok", 3, 4)});
+    auto masked = [&](ValueId m) {
+      ValueId m3 = t.op(OpKind::Reshape, {m}, shape({kB, 1, 4}));
+      return t.op(OpKind::MaskedFill, {x3, m3}, Attrs().set("value", -1e9));
+    };
+    return {t.op(OpKind::Softmax, {x3}, axis(2)), t.op(OpKind::Softmax, {x3}, axis(1)),
+            t.op(OpKind::Softmax, {t.op(OpKind::Mul, {x3, t.b.constant(40, {})})}, axis(0)),
+            t.op(OpKind::LogSoftmax, {x3}, axis(2)), t.op(OpKind::LogSoftmax, {x3}, axis(1)),
+            t.op(OpKind::Softmax, {masked(none)}, axis(2)), t.op(OpKind::Softmax, {masked(some)}, axis(2))};
+  }});
+  c.push_back({"transpose", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x3 = t.op(OpKind::Reshape, {t.dense(12)}, shape({kB, 3, 4}));
+    auto tr = [&](ValueId v, Shape perm) { return t.op(OpKind::Transpose, {v}, Attrs().set("perm", std::move(perm))); };
+    ValueId ids = t.ids("item", 9, 3);
+    return {tr(x3, {0, 2, 1}), tr(x3, {2, 0, 1}), tr(t.op(OpKind::Exp, {x3}), {1, 2, 0}), tr(ids, {1, 0}),
+            tr(t.param({2, 3}), {1, 0})};
+  }});
+  c.push_back({"one_hot", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId ids = t.ids("item", 5, 3);
+    ValueId oh = t.op(OpKind::OneHot, {ids}, Attrs().set("depth", Shape{5}));
+    return {oh, t.op(OpKind::OneHot, {t.ids("cls", 4, 0)}, Attrs().set("depth", Shape{3})),  // id 3: zero row
+            t.op(OpKind::Sum, {oh}, axis(1))};
+  }});
+  c.push_back({"batch_matmul", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId a = t.op(OpKind::Reshape, {t.dense(6)}, shape({kB, 2, 3}));
+    ValueId b = t.op(OpKind::Reshape, {t.dense(12)}, shape({kB, 3, 4}));
+    ValueId bt = t.op(OpKind::Reshape, {t.dense(12)}, shape({kB, 4, 3}));
+    auto bmm = [&](ValueId x, ValueId y, int64_t ta, int64_t tb) {
+      return t.op(OpKind::BatchMatMul, {x, y}, Attrs().set("ta", ta).set("tb", tb));
+    };
+    ValueId a4 = t.op(OpKind::Reshape, {t.dense(12)}, shape({kB, 2, 2, 3}));
+    return {bmm(a, b, 0, 0), bmm(a, bt, 0, 1), bmm(b, b, 1, 0), bmm(bt, b, 1, 1), bmm(a, t.param({3, 5}), 0, 0),
+            bmm(t.param({5, 2}), a, 0, 0), bmm(a4, t.param({4, 3}), 0, 1)};
+  }});
+  c.push_back({"matmul_rank3", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x3 = t.op(OpKind::Reshape, {t.dense(6)}, shape({kB, 2, 3}));
+    ValueId y3 = t.op(OpKind::Reshape, {t.dense(8)}, shape({kB, 2, 4}));
+    auto mm = [&](ValueId a, ValueId b, int64_t ta, int64_t tb) {
+      return t.op(OpKind::MatMul, {a, b}, Attrs().set("ta", ta).set("tb", tb));
+    };
+    return {mm(x3, t.param({3, 4}), 0, 0), mm(x3, t.param({5, 3}), 0, 1), mm(x3, y3, 1, 0)};
+  }});
+  c.push_back({"layer_norm", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x3 = t.op(OpKind::Reshape, {t.dense(12)}, shape({kB, 3, 4}));
+    return {t.op(OpKind::LayerNorm, {x3, t.param({4}), t.param({4})}, Attrs().set("eps", 1e-5)),
+            t.op(OpKind::LayerNorm, {t.dense(5), t.b.constant(1, {5}), t.b.constant(0, {5})})};
+  }});
+  c.push_back({"batch_norm", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x = t.dense(4);
+    ValueId x3 = t.op(OpKind::Reshape, {t.dense(6)}, shape({kB, 2, 3}));
+    ValueId bn2 = t.op(OpKind::BatchNorm, {x, t.param({4}), t.param({4}), t.param({4}, "zeros"), t.param({4}, "ones")},
+                       Attrs().set("momentum", 0.3));
+    ValueId bn3 = t.op(OpKind::BatchNorm, {x3, t.b.constant(1, {3}), t.b.constant(0, {3}), t.param({3}), t.param({3})});
+    return {bn2, t.op(OpKind::Sigmoid, {bn3})};  // the running stats are compared as params
+  }});
+  c.push_back({"cross_entropy", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId z3 = t.op(OpKind::Reshape, {t.dense(15)}, shape({kB, 3, 5}));
+    ValueId big = t.op(OpKind::Mul, {t.dense(5), t.b.constant(60, {})});
+    return {t.op(OpKind::CrossEntropy, {z3, t.ids("cls", 5, 3)}),
+            t.op(OpKind::CrossEntropy, {big, t.ids("cls", 5, 0)}, Attrs().set("ignore_index", int64_t{-100}))};
+  }});
+  c.push_back({"positional_encoding", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId pe = t.b.add(OpKind::PositionalEncoding, {}, Attrs().set("length", int64_t{7}).set("dim", int64_t{6}));
+    ValueId x3 = t.op(OpKind::Reshape, {t.dense(42)}, shape({kB, 7, 6}));
+    return {pe, t.op(OpKind::Add, {x3, pe})};
+  }});
+  c.push_back({"conv1d", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x = t.op(OpKind::Reshape, {t.dense(14)}, shape({kB, 7, 2}));
+    auto conv = [&](int64_t k, int64_t stride, int64_t pad) {
+      return t.op(OpKind::Conv1d, {x, t.param({k, 2, 3}), t.param({3})},
+                  Attrs().set("stride", stride).set("padding", pad));
+    };
+    return {conv(3, 1, 1), conv(2, 2, 0), conv(7, 1, 0), conv(4, 3, 2)};
+  }});
+  c.push_back({"unfold_fold", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId x = t.op(OpKind::Reshape, {t.dense(10)}, shape({kB, 5, 2}));
+    Attrs w = Attrs().set("kernel", int64_t{3}).set("stride", int64_t{2}).set("padding", int64_t{1});
+    ValueId cols = t.op(OpKind::Unfold1d, {x}, w);
+    return {cols, t.op(OpKind::Fold1d, {cols}, Attrs(w).set("length", int64_t{5}))};
   }});
   c.push_back({"update", [](TestGraph& t) -> std::vector<ValueId> {
     ValueId w = t.param({3, 2});

@@ -112,3 +112,19 @@ TEST(ErrorCatalogue, ModelWithoutLossCannotTrain) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("has no loss"), std::string::npos) << r.out;
 }
+
+TEST(ErrorCatalogue, InvalidUtf8ModelFile) {
+  std::string model = tmpPath("latin1.rec");
+  std::ofstream(model, std::ios::binary) << "model M {\n  input caf\xE9 : dense\n}\n";
+  RunResult r = runRecc("check " + model);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("latin1.rec:2:12: error: invalid UTF-8 byte"), std::string::npos) << r.out;
+}
+
+TEST(ErrorCatalogue, ModelTooLargeForMemoryIsRefusedWithItsSize) {
+  std::string good = writeCsv("mem.csv", std::string(kHeader) + kRows);
+  RunResult r = runRecc("train " + src("zoo/deepfm.rec") + " --train " + good + " --test " + good +
+                        " --quiet --set dim=2000000000");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("GiB for its parameters and optimizer state, more than the"), std::string::npos) << r.out;
+}

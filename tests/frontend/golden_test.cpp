@@ -55,6 +55,21 @@ TEST(Golden, Fnn) { checkGolden("fnn"); }
 TEST(Golden, EmbeddingMlp) { checkGolden("embedding_mlp"); }
 TEST(Golden, AlsMlp) { checkGolden("als_mlp"); }
 TEST(Golden, AlsConcat) { checkGolden("als_concat"); }
+TEST(Golden, Cnn) { checkGolden("cnn"); }
+TEST(Golden, Rnn) { checkGolden("rnn"); }
+TEST(Golden, RnnAls) { checkGolden("rnn_als"); }
+TEST(Golden, RnnHistory) { checkGolden("rnn_history"); }
+TEST(Golden, Afm) { checkGolden("afm"); }
+TEST(Golden, Nfm) { checkGolden("nfm"); }
+TEST(Golden, Pnn) { checkGolden("pnn"); }
+TEST(Golden, Dcn) { checkGolden("dcn"); }
+TEST(Golden, BaseSequential) { checkGolden("base_sequential"); }
+TEST(Golden, Din) { checkGolden("din"); }
+TEST(Golden, DinPlus) { checkGolden("din_plus"); }
+TEST(Golden, Dien) { checkGolden("dien"); }
+TEST(Golden, TransformerEncoder) { checkGolden("transformer_encoder"); }
+TEST(Golden, Bst) { checkGolden("bst"); }
+TEST(Golden, Transformer4Rec) { checkGolden("transformer4rec"); }
 
 TEST(Golden, DifferenceReportNamesTheLine) {
   EXPECT_EQ(firstDifference("a\nb\n", "a\nc\n"), "line 2:\n  expected: b\n  actual:   c");

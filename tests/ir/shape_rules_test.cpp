@@ -94,3 +94,103 @@ TEST(ShapeRules, MatMulGatherScatter) {
   EXPECT_EQ(shapeStr(f.g.at(s).shape), "[100,32]");
   verify(f.g);
 }
+
+TEST(ShapeRules, SequenceElementwiseOps) {
+  Fixture f;
+  ValueId x = f.param({kB, 4, 4}), ids = f.ids(4);
+  ValueId mask = f.b.add(OpKind::PadMask, {ids});
+  EXPECT_EQ(f.g.at(mask).dtype, DType::F32);
+  EXPECT_EQ(shapeStr(f.g.at(mask).shape), "[B,4]");
+  ValueId m3 = f.b.add(OpKind::Reshape, {mask}, Attrs().set("shape", Shape{kB, 1, 4}));
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::MaskedFill, {x, m3}, Attrs().set("value", -1e9))).shape), "[B,4,4]");
+  EXPECT_EQ(f.error(OpKind::MaskedFill, {x, f.param({kB, 5})}),
+            "masked_fill: shapes [B,4,4] and [B,5] cannot be broadcast together");
+  EXPECT_EQ(f.error(OpKind::MaskedFill, {f.param({kB, 1, 4}), x}),
+            "masked_fill: mask [B,4,4] does not broadcast to the shape of x [B,1,4]");
+  EXPECT_EQ(f.error(OpKind::PadMask, {x}), "pad_mask: expects integer ids, got a float tensor [B,4,4]");
+  EXPECT_EQ(f.error(OpKind::Dropout, {x}, Attrs().set("p", 1.0)), "dropout: p = 1.000000 must be in [0, 1)");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::Dropout, {x}, Attrs().set("p", 0.1))).shape), "[B,4,4]");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::Prelu, {x, f.param({4})})).shape), "[B,4,4]");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::LeakyRelu, {x})).shape), "[B,4,4]");
+}
+
+TEST(ShapeRules, AttentionShapes) {
+  Fixture f;
+  ValueId q = f.param({kB, 4, 8}), k = f.param({kB, 6, 8}), v = f.param({kB, 6, 16});
+  auto bmm = [&](ValueId a, ValueId b, int64_t ta, int64_t tb) {
+    return f.b.add(OpKind::BatchMatMul, {a, b}, Attrs().set("ta", ta).set("tb", tb));
+  };
+  ValueId s = bmm(q, k, 0, 1);
+  EXPECT_EQ(shapeStr(f.g.at(s).shape), "[B,4,6]");
+  EXPECT_EQ(shapeStr(f.g.at(bmm(s, v, 0, 0)).shape), "[B,4,16]");
+  EXPECT_EQ(shapeStr(f.g.at(bmm(q, f.param({8, 3}), 0, 0)).shape), "[B,4,3]");  // broadcast weight
+  EXPECT_EQ(shapeStr(f.g.at(bmm(f.param({2, 4}), q, 0, 0)).shape), "[B,2,8]");
+  EXPECT_EQ(f.error(OpKind::BatchMatMul, {q, f.param({kB, 6, 4})}, Attrs().set("tb", int64_t(1))),
+            "batch_matmul: inner dimensions differ: [B,4,8] x [B,6,4]^T (8 vs 4)");
+  EXPECT_EQ(f.error(OpKind::BatchMatMul, {q, f.param({kB, 2, 8, 4})}),
+            "batch_matmul: batch dimensions differ: [B,4,8] and [B,2,8,4]");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::Softmax, {s}, Attrs().set("axis", int64_t(2)))).shape), "[B,4,6]");
+  EXPECT_EQ(f.error(OpKind::LogSoftmax, {s}, Attrs().set("axis", int64_t(3))), "log_softmax: axis 3 out of range for rank 3");
+  ValueId t = f.b.add(OpKind::Transpose, {k}, Attrs().set("perm", Shape{0, 2, 1}));
+  EXPECT_EQ(shapeStr(f.g.at(t).shape), "[B,8,6]");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::Transpose, {k}, Attrs().set("perm", Shape{2, 0, 1}))).shape), "[8,B,6]");
+  EXPECT_EQ(f.error(OpKind::Transpose, {k}, Attrs().set("perm", Shape{0, 1, 1})),
+            "transpose: perm [0,1,1] is not a permutation of the axes of [B,6,8]");
+  ValueId pe = f.b.add(OpKind::PositionalEncoding, {}, Attrs().set("length", int64_t(6)).set("dim", int64_t(8)));
+  EXPECT_EQ(shapeStr(f.g.at(pe).shape), "[6,8]");
+  EXPECT_EQ(f.error(OpKind::PositionalEncoding, {}, Attrs().set("length", int64_t(0)).set("dim", int64_t(8))),
+            "positional_encoding: length and dim must be positive, got 0 and 8");
+}
+
+TEST(ShapeRules, MatMulOnSequences) {
+  Fixture f;
+  ValueId x = f.param({kB, 5, 16}), w = f.param({16, 8});
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::MatMul, {x, w})).shape), "[B,5,8]");
+  ValueId gy = f.param({kB, 5, 8});
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::MatMul, {x, gy}, Attrs().set("ta", int64_t(1)))).shape), "[16,8]");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::MatMul, {gy, w}, Attrs().set("tb", int64_t(1)))).shape), "[B,5,16]");
+  EXPECT_EQ(f.error(OpKind::MatMul, {x, f.param({8, 4})}), "matmul: inner dimensions differ: [B,5,16] x [8,4] (16 vs 8)");
+  EXPECT_EQ(f.error(OpKind::MatMul, {x, gy}),
+            "matmul: with a rank-3 first operand [B,5,16] the second must be 2-D, got [B,5,8] (use batch_matmul)");
+  EXPECT_EQ(f.error(OpKind::MatMul, {x, f.param({kB, 4, 8})}, Attrs().set("ta", int64_t(1))),
+            "matmul: contracted leading dimensions differ: [B,5,16] and [B,4,8]");
+}
+
+TEST(ShapeRules, NormalisationLossAndConvolution) {
+  Fixture f;
+  ValueId x = f.param({kB, 3, 4}), g4 = f.param({4});
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::LayerNorm, {x, g4, g4})).shape), "[B,3,4]");
+  EXPECT_EQ(f.error(OpKind::LayerNorm, {x, f.param({5}), g4}),
+            "layer_norm: gamma [5] does not match the last dimension of x [B,3,4] (expected [4])");
+  ValueId one = f.b.constant(1, {4});
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::BatchNorm, {x, one, one, g4, g4})).shape), "[B,3,4]");
+  EXPECT_EQ(f.error(OpKind::BatchNorm, {x, g4, g4, g4, one}),
+            "batch_norm: running_var must be a parameter (it is updated in place)");
+  EXPECT_EQ(f.error(OpKind::BatchNorm, {f.param({kB}), g4, g4, g4, g4}),
+            "batch_norm: expects x of shape [B,D] or [B,T,D], got [B]");
+  ValueId logits = f.param({kB, 3, 100});
+  ValueId ce = f.b.add(OpKind::CrossEntropy, {logits, f.ids(3)}, Attrs().set("ignore_index", int64_t(0)));
+  EXPECT_EQ(shapeStr(f.g.at(ce).shape), "[B,3]");
+  EXPECT_EQ(f.error(OpKind::CrossEntropy, {logits, f.ids(4)}),
+            "cross_entropy: targets [B,4] do not match logits [B,3,100] (expected ids [B,3])");
+  ValueId oh = f.b.add(OpKind::OneHot, {f.ids(3)}, Attrs().set("depth", Shape{Dim::sym_("|movie|")}));
+  EXPECT_EQ(shapeStr(f.g.at(oh).shape), "[B,3,|movie|]");
+  ValueId seq = f.param({kB, 7, 2});
+  Attrs same = Attrs().set("padding", int64_t(1));
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::Conv1d, {seq, f.param({3, 2, 5}), f.param({5})}, same)).shape), "[B,7,5]");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::Conv1d, {seq, f.param({2, 2, 5}), f.param({5})},
+                                    Attrs().set("stride", int64_t(2)))).shape), "[B,3,5]");
+  EXPECT_EQ(f.error(OpKind::Conv1d, {seq, f.param({3, 4, 5}), f.param({5})}),
+            "conv1d: weights [3,4,5] do not match x [B,7,2] (expected [K, 2, C_out])");
+  EXPECT_EQ(f.error(OpKind::Conv1d, {seq, f.param({3, 2, 5}), f.param({4})}),
+            "conv1d: bias [4] does not match weights [3,2,5] (expected [5])");
+  EXPECT_EQ(f.error(OpKind::Conv1d, {seq, f.param({9, 2, 5}), f.param({5})}),
+            "conv1d: kernel 9 is longer than the padded sequence (length 7, padding 0)");
+  Attrs win = Attrs().set("kernel", int64_t(3)).set("stride", int64_t(1)).set("padding", int64_t(1));
+  ValueId cols = f.b.add(OpKind::Unfold1d, {seq}, win);
+  EXPECT_EQ(shapeStr(f.g.at(cols).shape), "[B,7,6]");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::Fold1d, {cols}, Attrs(win).set("length", int64_t(7)))).shape), "[B,7,2]");
+  EXPECT_EQ(f.error(OpKind::Fold1d, {cols}, Attrs(win).set("length", int64_t(9))),
+            "fold1d: columns [B,7,6] do not match length 9 (expected 9 windows)");
+  verify(f.g);
+}

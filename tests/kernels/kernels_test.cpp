@@ -111,8 +111,92 @@ TEST(Kernels, SymbolTableListsEveryKernel) {
     names.insert(name);
   }
   for (const char* want : {"recc_rt_matmul_f32", "recc_rt_gather_f32", "recc_rt_scatter_add_f32",
-                           "recc_rt_update_f32"})
+                           "recc_rt_update_f32", "recc_rt_batch_matmul_f32", "recc_rt_softmax_f32",
+                           "recc_rt_layer_norm_f32", "recc_rt_batch_norm_f32", "recc_rt_cross_entropy_f32",
+                           "recc_rt_positional_encoding_f32", "recc_rt_conv1d_f32", "recc_rt_unfold1d_f32",
+                           "recc_rt_fold1d_f32"})
     EXPECT_TRUE(names.count(want)) << want;
+}
+
+TEST(Kernels, BatchMatmulSharesAStrideZeroOperand) {
+  const int64_t batch = 3, m = 2, n = 4, k = 5;
+  auto a = randomVec(batch * m * k, 5), w = randomVec(k * n, 6);
+  std::vector<float> out(batch * m * n, 7.f);
+  recc_rt_batch_matmul_f32(out.data(), a.data(), w.data(), batch, m, n, k, 0, 0, m * k, 0);
+  for (int64_t l = 0; l < batch; ++l) {
+    std::vector<float> al(a.begin() + l * m * k, a.begin() + (l + 1) * m * k);
+    auto want = naiveMatmul(al, w, m, n, k, false, false);
+    for (int64_t i = 0; i < m * n; ++i) EXPECT_NEAR(out[l * m * n + i], want[i], 1e-4) << l << "," << i;
+  }
+}
+
+TEST(Kernels, SoftmaxOfAFullyMaskedRowIsUniform) {
+  std::vector<float> x = {-1e9f, -1e9f, -1e9f, -1e9f, 0, 1, 2, 3};
+  std::vector<float> y(8), ly(8);
+  recc_rt_softmax_f32(y.data(), x.data(), 2, 4, 1, 0);
+  recc_rt_softmax_f32(ly.data(), x.data(), 2, 4, 1, 1);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_FLOAT_EQ(y[i], 0.25f);
+    EXPECT_FLOAT_EQ(ly[i], std::log(0.25f));
+  }
+  double sum = 0;
+  for (int i = 4; i < 8; ++i) sum += y[i];
+  EXPECT_NEAR(sum, 1.0, 1e-6);
+  EXPECT_NEAR(y[7] / y[6], std::exp(1.0), 1e-5);
+}
+
+TEST(Kernels, Conv1dMatchesDirectLoops) {
+  const int64_t n = 2, len = 6, cin = 3, cout = 4, kernel = 3, stride = 2, pad = 1;
+  const int64_t outLen = (len + 2 * pad - kernel) / stride + 1;
+  auto x = randomVec(n * len * cin, 7), w = randomVec(kernel * cin * cout, 8), bias = randomVec(cout, 9);
+  std::vector<float> out(n * outLen * cout, 5.f);
+  recc_rt_conv1d_f32(out.data(), x.data(), w.data(), bias.data(), n, len, cin, cout, kernel, stride, pad, outLen);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t t = 0; t < outLen; ++t)
+      for (int64_t o = 0; o < cout; ++o) {
+        double acc = bias[o];
+        for (int64_t k = 0; k < kernel; ++k) {
+          int64_t src = t * stride + k - pad;
+          if (src < 0 || src >= len) continue;
+          for (int64_t c = 0; c < cin; ++c) acc += x[(b * len + src) * cin + c] * w[(k * cin + c) * cout + o];
+        }
+        EXPECT_NEAR(out[(b * outLen + t) * cout + o], acc, 1e-4);
+      }
+}
+
+TEST(Kernels, FoldIsTheAdjointOfUnfold) {
+  // <unfold(x), c> == <x, fold(c)> for any x, c.
+  const int64_t n = 2, len = 5, ch = 2, kernel = 3, stride = 2, pad = 2;
+  const int64_t outLen = (len + 2 * pad - kernel) / stride + 1;
+  auto x = randomVec(n * len * ch, 10), c = randomVec(n * outLen * kernel * ch, 11);
+  std::vector<float> ux(c.size()), fc(x.size(), 3.f);
+  recc_rt_unfold1d_f32(ux.data(), x.data(), n, len, ch, kernel, stride, pad, outLen);
+  recc_rt_fold1d_f32(fc.data(), c.data(), n, len, ch, kernel, stride, pad, outLen);
+  double lhs = 0, rhs = 0;
+  for (size_t i = 0; i < c.size(); ++i) lhs += ux[i] * c[i];
+  for (size_t i = 0; i < x.size(); ++i) rhs += x[i] * fc[i];
+  EXPECT_NEAR(lhs, rhs, 1e-4);
+}
+
+TEST(Kernels, BatchNormUpdatesRunningStatisticsInPlace) {
+  std::vector<float> x = {1, 2, 3, 6}, gamma = {1, 1}, beta = {0, 0}, rm = {0, 0}, rv = {1, 1}, out(4);
+  recc_rt_batch_norm_f32(out.data(), x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 2, 2, 1e-5f, 0.1f);
+  EXPECT_NEAR(rm[0], 0.2f, 1e-6);
+  EXPECT_NEAR(rm[1], 0.4f, 1e-6);
+  EXPECT_NEAR(rv[0], 1.1f, 1e-6);  // unbiased batch variance 2
+  EXPECT_NEAR(rv[1], 1.7f, 1e-6);  // unbiased batch variance 8
+  EXPECT_NEAR(out[0], -1.f, 1e-5);
+  EXPECT_NEAR(out[3], 1.f, 1e-5);
+}
+
+TEST(Kernels, CrossEntropySkipsIgnoredAndOutOfRangeTargets) {
+  std::vector<float> z = {1, 2, 3, 1, 2, 3, 1, 2, 3};
+  std::vector<int32_t> t = {2, 0, 7};
+  std::vector<float> out(3, 9.f);
+  recc_rt_cross_entropy_f32(out.data(), z.data(), t.data(), 3, 3, 0);
+  EXPECT_NEAR(out[0], 0.40760596f, 1e-6);
+  EXPECT_EQ(out[1], 0.f);
+  EXPECT_EQ(out[2], 0.f);
 }
 
 }  // namespace

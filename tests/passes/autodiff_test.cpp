@@ -217,3 +217,81 @@ TEST(TrainStep, GradientsOfASymbolicBatchModelVerify) {
   EXPECT_TRUE(divByBatch);
   EXPECT_NO_THROW(verify(t));
 }
+
+// A model with training-mode ops: h = batch_norm(dropout(x * w)); prob = sigmoid(sum(h)).
+struct Regularised {
+  Graph g;
+  GraphBuilder b{g};
+  ValueId drop, bn, prob;
+  Regularised() {
+    g.inputs.push_back({"x", "x", "", InputKind::Dense, 2, {}});
+    g.inputs.push_back({"label", "label", "", InputKind::Label, 0, {}});
+    for (const char* p : {"w", "gamma", "beta", "running_mean", "running_var"})
+      g.params.push_back({p, {2}, "ones", 0, false, {}});
+    ValueId x = b.add(OpKind::Input, {}, Attrs().set("index", int64_t(0)));
+    ValueId label = b.add(OpKind::Input, {}, Attrs().set("index", int64_t(1)));
+    std::vector<ValueId> p;
+    for (int64_t i = 0; i < 5; ++i) p.push_back(b.add(OpKind::Param, {}, Attrs().set("index", i)));
+    drop = b.add(OpKind::Dropout, {b.add(OpKind::Mul, {x, p[0]})}, Attrs().set("p", 0.5).set("seed", int64_t(1)), {}, "d");
+    bn = b.add(OpKind::BatchNorm, {drop, p[1], p[2], p[3], p[4]}, Attrs().set("eps", 1e-5), {}, "h");
+    ValueId logit = b.add(OpKind::Sum, {bn}, Attrs().set("axis", int64_t(1)));
+    prob = b.add(OpKind::Sigmoid, {logit});
+    g.outputs.push_back({"prob", prob, {}});
+    g.named.push_back({"d", drop, {}});
+    g.named.push_back({"h", bn, {}});
+    ValueId l = b.add(OpKind::Mean, {b.add(OpKind::BceWithLogits, {logit, label})}, Attrs().set("axis", int64_t(0)));
+    g.losses.push_back({l, 1.0, {}});
+  }
+};
+
+TEST(Inference, DropoutBecomesIdentityAndBatchNormUsesRunningStats) {
+  Regularised m;
+  Graph inf = buildInference(m.g);
+  for (const Node& n : inf.nodes) {
+    EXPECT_NE(n.op, OpKind::Dropout);
+    EXPECT_NE(n.op, OpKind::BatchNorm);
+  }
+  ASSERT_EQ(inf.outputs.size(), 1u);
+  // named values follow the rewrite: "d" is now x * w, "h" the elementwise batch norm
+  ASSERT_EQ(inf.named.size(), 2u);
+  EXPECT_EQ(inf.at(inf.named[0].value).op, OpKind::Mul);
+  EXPECT_EQ(inf.at(inf.named[1].value).op, OpKind::Add);
+  EXPECT_EQ(inf.at(inf.named[1].value).name, "h");
+
+  Tensor x = Tensor::zerosF32({2, 2});
+  x.f = {1, 2, 3, -4};
+  ParamState s = stateWith({{2, 1}, {1, 3}, {0.5f, 0}, {1, -1}, {4, 0.25f}});
+  s.opt.step = 7;  // dropout would depend on it; inference does not
+  ParamState before = s;
+  Tensor probs = evaluate(inf, 2, {x, Tensor::zerosF32({2})}, s)[static_cast<size_t>(inf.outputs[0].value)];
+  // row 0: x*w = [2, 2] -> [(2-1)/sqrt(4+eps)*1 + 0.5, (2+1)/sqrt(0.25+eps)*3] = [1, 18]
+  // row 1: x*w = [6, -4] -> [(6-1)/2 + 0.5, (-4+1)/0.5*3] = [3, -18]
+  auto sig = [](double z) { return static_cast<float>(1 / (1 + std::exp(-z))); };
+  EXPECT_NEAR(probs.f[0], sig(19), 1e-6);
+  EXPECT_NEAR(probs.f[1], sig(-15), 1e-6);
+  EXPECT_EQ(s.values, before.values);  // no running-stat update at inference
+}
+
+TEST(TrainStep, BatchNormUpdatesRunningStatsButGetsNoGradient) {
+  Regularised m;
+  Graph t = buildTrainStep(m.g);
+  EXPECT_EQ(t.grads[3], -1);
+  EXPECT_EQ(t.grads[4], -1);
+  EXPECT_GE(t.grads[1], 0);
+  bool hasDropoutGrad = false;  // the forward dropout and its gradient (same attrs)
+  int dropouts = 0;
+  for (const Node& n : t.nodes)
+    if (n.op == OpKind::Dropout) {
+      ++dropouts;
+      hasDropoutGrad = hasDropoutGrad || (n.attrs.f("p") == 0.5 && n.attrs.i("seed") == 1);
+    }
+  EXPECT_EQ(dropouts, 2);
+  EXPECT_TRUE(hasDropoutGrad);
+  Tensor x = Tensor::zerosF32({3, 2});
+  x.f = {1, 2, 3, -4, 0.5f, 1};
+  ParamState s = stateWith({{2, 1}, {1, 3}, {0.5f, 0}, {0, 0}, {1, 1}});
+  s.opt = ReccOptimizer{0, 0.1f, 0, 0, 0, 0, 1};
+  evaluate(t, 3, {x, Tensor::zerosF32({3})}, s);
+  EXPECT_NE(s.values[3], (std::vector<float>{0, 0}));  // moved toward the batch mean
+  EXPECT_NE(s.values[4], (std::vector<float>{1, 1}));
+}

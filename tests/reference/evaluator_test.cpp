@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "runtime/kernels/DropoutHash.h"
 #include "runtime/reference/Evaluator.h"
 
 using namespace recc;
@@ -87,6 +88,13 @@ TEST(Evaluator, ReductionsOverTheBatch) {
   expectValues(f.run(f.op(OpKind::Mean, {x}, ax(1, 1))), {3, 1}, {1.5f, 3.5f, 6});
   expectValues(f.run(f.op(OpKind::BatchSize, {})), {}, {3});
   expectValues(f.run(f.b.constant(0.5, {kB, 2})), {3, 2}, {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f});
+}
+
+TEST(Evaluator, MaxReduction) {
+  Fx f;
+  ValueId x = f.param({2, 3}, {1, 5, -2, -7, -3, -4});
+  expectValues(f.run(f.op(OpKind::Max, {x}, ax(1))), {2}, {5, -3});
+  expectValues(f.run(f.op(OpKind::Max, {x}, ax(0, 1))), {1, 3}, {1, 5, -2});
 }
 
 TEST(Evaluator, SumToAndBroadcastTo) {
@@ -190,4 +198,147 @@ TEST(Evaluator, BadInputsAreDiagnostics) {
   f.in[0] = Tensor::ids({3}, {0, 1, 2});  // wrong batch
   EXPECT_THROW(evaluate(f.g, 2, f.in, f.s), DiagError);
   EXPECT_THROW(evaluate(f.g, 2, {}, f.s), DiagError);  // missing input
+}
+
+TEST(Evaluator, LeakyReluPreluPadMaskMaskedFill) {
+  Fx f;
+  f.batch = 2;
+  ValueId x = f.param({3}, {-2, 0, 3});
+  expectValues(f.run(f.op(OpKind::LeakyRelu, {x}, Attrs().set("alpha", 0.1))), {3}, {-0.2f, 0, 3});
+  expectValues(f.run(f.op(OpKind::Prelu, {x, f.param({}, {0.5f})})), {3}, {-1, 0, 3});
+  expectValues(f.run(f.op(OpKind::Prelu, {x, f.param({3}, {1, 2, 3})})), {3}, {-2, 0, 3});
+  ValueId ids = f.ids(2, {0, 3, 3, 1});
+  expectValues(f.run(f.op(OpKind::PadMask, {ids})), {2, 2}, {0, 1, 1, 1});
+  expectValues(f.run(f.op(OpKind::PadMask, {ids}, Attrs().set("pad", int64_t(3)))), {2, 2}, {1, 0, 0, 1});
+  ValueId m = f.op(OpKind::PadMask, {ids});
+  ValueId d = f.dense(2, {1, 2, 3, 4});
+  expectValues(f.run(f.op(OpKind::MaskedFill, {d, m}, Attrs().set("value", -9.0))), {2, 2}, {-9, 2, 3, 4});
+  ValueId row = f.param({2}, {0, 1});  // broadcast mask: column 0 replaced in every row
+  expectValues(f.run(f.op(OpKind::MaskedFill, {d, row}, Attrs().set("value", 7.0))), {2, 2}, {7, 2, 7, 4});
+}
+
+TEST(Evaluator, DropoutHashKnownAnswer) {
+  // The first output of splitmix64 seeded with 0 (Vigna's reference implementation).
+  EXPECT_EQ(mix64(0x9E3779B97F4A7C15ull), 0xE220A8397B1DCDAFull);
+  EXPECT_EQ(dropoutThreshold(0.5), uint64_t{1} << 23);
+  EXPECT_EQ(dropoutThreshold(0.0), 0u);
+  EXPECT_EQ(dropoutScale(0.75), 4.0f);
+}
+
+TEST(Evaluator, DropoutMasksByHashOfSeedStepAndIndex) {
+  Fx f;
+  f.batch = 100;
+  std::vector<float> ones(100 * 100, 1.0f);
+  ValueId x = f.dense(100, ones);
+  ValueId d = f.op(OpKind::Dropout, {x}, Attrs().set("p", 0.25).set("seed", int64_t(9)));
+  ValueId d0 = f.op(OpKind::Dropout, {x}, Attrs().set("p", 0.0));
+  ValueId other = f.op(OpKind::Dropout, {x}, Attrs().set("p", 0.25).set("seed", int64_t(10)));
+  f.s.opt.step = 1;
+  std::vector<Tensor> r1 = evaluate(f.g, f.batch, f.in, f.s);
+  const Tensor& y = r1[static_cast<size_t>(d)];
+  int kept = 0;
+  for (float v : y.f) {
+    EXPECT_TRUE(v == 0.0f || v == 1.0f / 0.75f) << v;  // dropped, or scaled by 1/(1-p)
+    kept += v != 0;
+  }
+  EXPECT_NEAR(kept / 10000.0, 0.75, 0.02);  // 10000 Bernoulli(0.75): sd 0.0043
+  EXPECT_EQ(r1[static_cast<size_t>(d0)].f, ones);  // p = 0: identity
+  EXPECT_NE(r1[static_cast<size_t>(other)].f, y.f);  // another seed, another mask
+  // The element i of the call at step s is kept iff hash(seed, s, i) >= p.
+  for (int64_t i : {0, 1, 4567, 9999})
+    EXPECT_EQ(y.f[static_cast<size_t>(i)] != 0, dropoutBits(dropoutKey(9, 1), i) >= dropoutThreshold(0.25)) << i;
+  std::vector<Tensor> again = evaluate(f.g, f.batch, f.in, f.s);
+  EXPECT_EQ(again[static_cast<size_t>(d)].f, y.f);  // same step: same mask
+  f.s.opt.step = 2;
+  EXPECT_NE(evaluate(f.g, f.batch, f.in, f.s)[static_cast<size_t>(d)].f, y.f);  // next step: new mask
+}
+
+TEST(Evaluator, SoftmaxLogSoftmaxAndFullyMaskedRows) {
+  Fx f;
+  ValueId x = f.param({2, 3}, {1, 2, 3, -1e9f, -1e9f, -1e9f});
+  Attrs last = Attrs().set("axis", int64_t(1));
+  expectValues(f.run(f.op(OpKind::Softmax, {x}, last)), {2, 3},
+               {0.09003057f, 0.24472847f, 0.66524096f, 1 / 3.0f, 1 / 3.0f, 1 / 3.0f});
+  expectValues(f.run(f.op(OpKind::LogSoftmax, {x}, last)), {2, 3},
+               {-2.40760596f, -1.40760596f, -0.40760596f, -1.0986123f, -1.0986123f, -1.0986123f});
+  ValueId c = f.param({2, 2}, {0, 5, 0, 5});  // along axis 0: equal columns give 1/2
+  expectValues(f.run(f.op(OpKind::Softmax, {c}, Attrs().set("axis", int64_t(0)))), {2, 2}, {0.5f, 0.5f, 0.5f, 0.5f});
+}
+
+TEST(Evaluator, TransposeOneHotAndBatchMatMul) {
+  Fx f;
+  f.batch = 3;
+  ValueId x = f.param({2, 3}, {1, 2, 3, 4, 5, 6});
+  expectValues(f.run(f.op(OpKind::Transpose, {x}, Attrs().set("perm", Shape{1, 0}))), {3, 2}, {1, 4, 2, 5, 3, 6});
+  ValueId x3 = f.param({2, 1, 2}, {1, 2, 3, 4});
+  expectValues(f.run(f.op(OpKind::Transpose, {x3}, Attrs().set("perm", Shape{2, 0, 1}))), {2, 2, 1}, {1, 3, 2, 4});
+  ValueId ids = f.ids(0, {2, 0, 5});
+  expectValues(f.run(f.op(OpKind::OneHot, {ids}, Attrs().set("depth", Shape{3}))), {3, 3}, {0, 0, 1, 1, 0, 0, 0, 0, 0});
+  // two batches of [1,2] x [2,2]
+  ValueId a = f.param({2, 1, 2}, {1, 2, 3, 4}), b = f.param({2, 2, 2}, {1, 0, 0, 1, 1, 1, 1, -1});
+  expectValues(f.run(f.op(OpKind::BatchMatMul, {a, b})), {2, 1, 2}, {1, 2, 7, -1});
+  expectValues(f.run(f.op(OpKind::BatchMatMul, {a, b}, Attrs().set("tb", int64_t(1)))), {2, 1, 2}, {1, 2, 7, -1});
+  ValueId w = f.param({2, 2}, {1, 2, 3, 4});  // shared by both batches
+  expectValues(f.run(f.op(OpKind::BatchMatMul, {a, w})), {2, 1, 2}, {7, 10, 15, 22});
+  ValueId w1 = f.param({1, 2}, {1, 2});  // a[l]^T [2,1] x [1,2]: outer products
+  expectValues(f.run(f.op(OpKind::BatchMatMul, {a, w1}, Attrs().set("ta", int64_t(1)))), {2, 2, 2},
+               {1, 2, 2, 4, 3, 6, 4, 8});
+  // matmul on a sequence: [2,1,2] x [2,2] flattens the leading dims
+  expectValues(f.run(f.op(OpKind::MatMul, {a, w})), {2, 1, 2}, {7, 10, 15, 22});
+  // ta=1 contracts both leading dims: sum over the 2 rows of a^T w-rows
+  ValueId c = f.param({2, 1, 2}, {1, 0, 0, 1});
+  expectValues(f.run(f.op(OpKind::MatMul, {a, c}, Attrs().set("ta", int64_t(1)))), {2, 2}, {1, 3, 2, 4});
+}
+
+TEST(Evaluator, LayerNormAndBatchNorm) {
+  Fx f;
+  f.batch = 2;
+  ValueId x = f.param({1, 4}, {1, 2, 3, 4});  // mean 2.5, variance 1.25
+  ValueId ln = f.op(OpKind::LayerNorm, {x, f.param({4}, {1, 1, 2, 2}), f.param({4}, {0, 0, 0, 1})},
+                    Attrs().set("eps", 1e-5));
+  const float u = static_cast<float>(0.5 / std::sqrt(1.25 + 1e-5)), v = 3 * u;
+  expectValues(f.run(ln), {1, 4}, {-v, -u, 2 * u, 2 * v + 1});
+
+  ValueId d = f.dense(2, {1, 2, 3, 6});  // columns: mean 2, 4; biased var 1, 4; unbiased 2, 8
+  ValueId rm = f.param({2}, {0, 0}), rv = f.param({2}, {1, 1});
+  ValueId bn = f.op(OpKind::BatchNorm, {d, f.param({2}, {1, 2}), f.param({2}, {0, 10}), rm, rv},
+                    Attrs().set("eps", 1e-5).set("momentum", 0.1));
+  const float a = static_cast<float>(1 / std::sqrt(1 + 1e-5)), b = static_cast<float>(2 / std::sqrt(4 + 1e-5));
+  expectValues(f.run(bn), {2, 2}, {-a, 10 - 2 * b, a, 10 + 2 * b});
+  // The running statistics were updated in the state: 0.9 r + 0.1 s (unbiased variance).
+  EXPECT_NEAR(f.s.values[3][0], 0.2, 1e-6);
+  EXPECT_NEAR(f.s.values[3][1], 0.4, 1e-6);
+  EXPECT_NEAR(f.s.values[4][0], 1.1, 1e-6);
+  EXPECT_NEAR(f.s.values[4][1], 1.7, 1e-6);
+}
+
+TEST(Evaluator, CrossEntropyIgnoresPadding) {
+  Fx f;
+  f.batch = 3;
+  ValueId z = f.dense(3, {0, 0, 0, 1, 2, 3, 5, 5, 5});
+  ValueId t = f.ids(0, {1, 2, 0});
+  expectValues(f.run(f.op(OpKind::CrossEntropy, {z, t})), {3}, {1.0986123f, 0.40760596f, 0});
+  expectValues(f.run(f.op(OpKind::CrossEntropy, {z, t}, Attrs().set("ignore_index", int64_t(-1)))), {3},
+               {1.0986123f, 0.40760596f, 1.0986123f});
+  ValueId bad = f.ids(0, {1, 3, 1});
+  f.op(OpKind::CrossEntropy, {z, bad});
+  EXPECT_THROW(evaluate(f.g, f.batch, f.in, f.s), DiagError);  // target 3 is not a class
+}
+
+TEST(Evaluator, PositionalEncodingAndConvolution) {
+  Fx f;
+  ValueId pe = f.op(OpKind::PositionalEncoding, {}, Attrs().set("length", int64_t(2)).set("dim", int64_t(4)));
+  // t = 1: angles 1 and 1/100 (10000^(2/4) = 100)
+  expectValues(f.run(pe), {2, 4}, {0, 1, 0, 1, 0.84147098f, 0.54030231f, 0.00999983f, 0.99995f});
+  ValueId x = f.param({1, 3, 1}, {1, 2, 3});
+  ValueId w = f.param({2, 1, 1}, {1, 10}), bias = f.param({1}, {0.5f});
+  expectValues(f.run(f.op(OpKind::Conv1d, {x, w, bias})), {1, 2, 1}, {21.5f, 32.5f});
+  expectValues(f.run(f.op(OpKind::Conv1d, {x, w, bias}, Attrs().set("padding", int64_t(1)))), {1, 4, 1},
+               {10.5f, 21.5f, 32.5f, 3.5f});
+  expectValues(f.run(f.op(OpKind::Conv1d, {x, w, bias}, Attrs().set("stride", int64_t(2)).set("padding", int64_t(1)))),
+               {1, 2, 1}, {10.5f, 32.5f});
+  Attrs win = Attrs().set("kernel", int64_t(2)).set("padding", int64_t(1));
+  ValueId cols = f.op(OpKind::Unfold1d, {x}, win);
+  expectValues(f.run(cols), {1, 4, 2}, {0, 1, 1, 2, 2, 3, 3, 0});
+  expectValues(f.run(f.op(OpKind::Fold1d, {cols}, Attrs(win).set("length", int64_t(3)))), {1, 3, 1}, {2, 4, 6});
 }

@@ -11,6 +11,8 @@
 #include "compiler/frontend/Frontend.h"
 #include "compiler/passes/Autodiff.h"
 #include "tools/driver/Engine.h"
+#include "tools/driver/MemoryLimit.h"
+#include "tools/driver/RankEval.h"
 
 namespace recc {
 
@@ -169,11 +171,14 @@ TrainResult train(const TrainOptions& o) {
   }
   auto tLoad = Clock::now();
   Vocabularies vocabs = resumed.vocabs;
-  Dataset trainSet = encode(readCsv(o.trainPath), fwd.inputs, vocabs, /*grow=*/true, /*needLabels=*/true);
-  Dataset testSet = encode(readCsv(o.testPath), fwd.inputs, vocabs, /*grow=*/false, /*needLabels=*/true);
+  CsvTable trainCsv = readCsv(o.trainPath), testCsv = readCsv(o.testPath);
+  Dataset trainSet = encode(trainCsv, fwd.inputs, vocabs, /*grow=*/true, /*needLabels=*/true);
+  Dataset testSet = encode(testCsv, fwd.inputs, vocabs, /*grow=*/false, /*needLabels=*/true);
   double loadSeconds = since(tLoad);
   bindVocabularies(fwd, vocabSizes(vocabs));
 
+  // Parameters + Adam moments + a gradient buffer each: refuse before allocating any of it.
+  checkModelFitsMemory(fwd, 3);
   Graph step = buildTrainStep(fwd);
   Graph inf = buildInference(fwd);
   TrainResult r;
@@ -260,14 +265,28 @@ TrainResult train(const TrainOptions& o) {
                    r.test.logloss);
     if (!o.outPath.empty()) saveCheckpoint(o.outPath, makeCheckpoint(o, fwd, r.state, vocabs, epoch + 1));
   }
+  if (o.rankEval) {
+    RankMetrics rm = rankEvaluate(*infEngine, inf, metricOut, trainCsv, trainSet, testCsv, testSet, r.state,
+                                  cfg.seed, cfg.evalBatch);
+    r.hr10 = rm.hr;
+    r.ndcg10 = rm.ndcg;
+    if (!o.quiet)
+      std::fprintf(stderr, "rank eval: %lld positive test rows, target vs %lld unrated items: HR@%lld %.4f NDCG@%lld %.4f\n",
+                   static_cast<long long>(rm.rows), static_cast<long long>(rm.negatives), static_cast<long long>(rm.k),
+                   rm.hr, static_cast<long long>(rm.k), rm.ndcg);
+  }
   r.trainSamplesPerSec = laterSeconds > 0 ? static_cast<double>(laterSamples) / laterSeconds : 0;
   if (!o.metricsJsonPath.empty()) {
     std::ofstream js(o.metricsJsonPath);
-    js << metricsJson(r.test, {{"train_samples_per_sec", r.trainSamplesPerSec},
-                               {"infer_samples_per_sec", r.inferSamplesPerSec},
-                               {"compile_seconds", r.compileSeconds},
-                               {"epochs", static_cast<double>(cfg.epochs)}})
-       << "\n";
+    std::map<std::string, double> extra = {{"train_samples_per_sec", r.trainSamplesPerSec},
+                                           {"infer_samples_per_sec", r.inferSamplesPerSec},
+                                           {"compile_seconds", r.compileSeconds},
+                                           {"epochs", static_cast<double>(cfg.epochs)}};
+    if (o.rankEval) {
+      extra["hr_at_10"] = r.hr10;
+      extra["ndcg_at_10"] = r.ndcg10;
+    }
+    js << metricsJson(r.test, extra) << "\n";
     if (!js) throw DataError(o.metricsJsonPath + ": cannot write the metrics file");
   }
   return r;

@@ -31,6 +31,7 @@ struct TrainOptions {
   std::map<std::string, std::string> flags;  // optimizer, lr, batch, epochs, seed, weight_decay, ...
   std::string engine = "jit";
   bool quiet = false;  // no progress lines
+  bool rankEval = false;  // also report HR@10 / NDCG@10 (tools/driver/RankEval.h)
 };
 
 struct ResolvedTrainConfig {
@@ -47,6 +48,7 @@ struct TrainResult {
   double inferSamplesPerSec = 0;         // test-set forward at the inference batch
   double compileSeconds = 0;
   int64_t oovTest = 0;
+  double hr10 = -1, ndcg10 = -1;  // with rankEval
   ParamState state;
 };
 
