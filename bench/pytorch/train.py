@@ -111,24 +111,24 @@ def literal(v):
 
 
 def rec_settings(path):
-    """From a .rec file: the model header's defaults and the train block (dict), and the
+    """From a .rec file: the model header's defaults (dict), the train block (dict), and the
     declared inputs in order ({name: (kind, vocab, length)})."""
     text = open(path, encoding="utf-8").read()
     text = re.sub(r"#[^\n]*", "", text)
-    out = {}
+    header, train = {}, {}
     m = re.search(r"\bmodel\s+\w+\s*\(([^)]*)\)", text)
     if m:
         for k, v in re.findall(r"(\w+)\s*=\s*(\[[^\]]*\]|[^,\s]+)", m.group(1)):
-            out[k] = literal(v)
+            header[k] = literal(v)
     m = re.search(r"\btrain\s*\{([^}]*)\}", text)
     if m:
         for k, v in re.findall(r"(\w+)\s*=\s*(\"[^\"]*\"|[^,\s]+)", m.group(1)):
-            out[k] = literal(v)
+            train[k] = literal(v)
     inputs = {}
     for name, kind, vocab, length in re.findall(
             r"\binput\s+(\w+)\s*:\s*(ids|id|dense)\s*(?:<\s*(\w+)\s*>)?\s*(?:\[\s*(\d+)\s*\])?", text):
         inputs[name] = (kind, vocab or None, int(length or 0))
-    return out, inputs
+    return header, train, inputs
 
 
 def main():
@@ -152,9 +152,14 @@ def main():
     inputs = {k: INPUTS[k] for k in cls.inputs}
     cfg = {"optimizer": "adamw", "lr": 1e-3, "batch": 1024, "epochs": 3, "eval_batch": 4096,
            "seed": 42}
+    hyper = {}
+    accepted = inspect.signature(cls.__init__).parameters
     if args.rec:
-        settings, declared = rec_settings(args.rec)
+        hyper, settings, declared = rec_settings(args.rec)
         cfg.update(settings)
+        unknown = sorted(set(hyper) - set(accepted))
+        if unknown:
+            raise SystemExit(f"{args.rec}: hyperparameter(s) {', '.join(unknown)} not in the PyTorch {args.model}")
         if set(declared) != set(inputs) or any(declared[k] != inputs[k] for k in inputs):
             raise SystemExit(f"{args.rec} declares the inputs {declared}; the PyTorch {args.model} "
                              f"expects {inputs}")
@@ -175,10 +180,9 @@ def main():
     test_x, test_y = encode_csv(args.test, inputs, vocabs, grow=False)
     sizes = {k: v.size() for k, v in vocabs.items()}
 
-    # The model's hyperparameters: the .rec header's defaults it takes (lists as tuples), and
-    # the history length for the models that size a layer by it.
-    accepted = inspect.signature(cls.__init__).parameters
-    hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k in accepted}
+    # The model's hyperparameters: the .rec header's defaults (lists as tuples), and the
+    # history length for the models that size a layer by it.
+    hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()}
     if "length" in accepted and "hist_items" in inputs:
         hyper["length"] = inputs["hist_items"][2]
     model = cls(sizes, **hyper)
