@@ -4,6 +4,7 @@
 // 3 data or checkpoint error, 4 training diverged (NaN/inf loss), 70 internal error.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "compiler/frontend/Frontend.h"
 #include "compiler/ir/Printer.h"
 #include "compiler/passes/Autodiff.h"
+#include "runtime/kernels/Kernels.h"
 #include "tools/driver/Trainer.h"
 
 using namespace recc;
@@ -31,7 +33,9 @@ const char* kUsage =
     "               [--optimizer sgd|adam|adamw] [--weight-decay X] [--seed N] [--set k=v]...\n"
     "               [--out CKPT] [--resume CKPT] [--metrics-json FILE] [--engine jit|reference] [--rank-eval] [--quiet]\n"
     "  recc eval    CKPT --data DATA.csv [--metrics-json FILE]\n"
-    "  recc predict CKPT --data DATA.csv --out PREDS.csv\n";
+    "  recc predict CKPT --data DATA.csv --out PREDS.csv\n"
+    "  compile, train, eval and predict take --threads N (default: every core; results are bitwise\n"
+    "  reproducible for a given N)\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -57,11 +61,11 @@ struct Args {
 Args parseArgs(int argc, char** argv) {
   static const std::map<std::string, std::set<std::string>> allowed = {
       {"check", {"data"}},
-      {"compile", {"emit", "data", "batch"}},
+      {"compile", {"emit", "data", "batch", "threads"}},
       {"train", {"train", "test", "epochs", "batch", "lr", "optimizer", "weight-decay", "seed", "out",
-                 "metrics-json", "engine", "quiet", "eval-batch", "resume", "rank-eval"}},
-      {"eval", {"data", "metrics-json", "engine"}},
-      {"predict", {"data", "out", "engine"}},
+                 "metrics-json", "engine", "quiet", "eval-batch", "resume", "rank-eval", "threads"}},
+      {"eval", {"data", "metrics-json", "engine", "threads"}},
+      {"predict", {"data", "out", "engine", "threads"}},
   };
   static const std::set<std::string> booleans = {"quiet", "rank-eval"};
   if (argc < 2) throw UsageError("missing command");
@@ -203,7 +207,8 @@ int cmdCompile(const Args& a) {
   } else if (!emit.empty()) {
     throw UsageError("--emit: '" + emit + "' is not one of graph, grad, infer, plan, llvm");
   }
-  std::fprintf(stderr, "recc: compiled %s (training step + inference) in %.3f s\n", g.model.c_str(), secs);
+  std::fprintf(stderr, "recc: compiled %s (training step + inference) in %.3f s%s\n", g.model.c_str(), secs,
+               cs->fromCache() && ci->fromCache() ? " (object code from the cache)" : "");
   return 0;
 }
 
@@ -251,11 +256,23 @@ int cmdEval(const Args& a, bool predict) {
   return 0;
 }
 
+/// --threads N: how many threads kernels and compiled loops use (1..256).
+void setThreads(const Args& a) {
+  if (!a.has("threads")) return;
+  const std::string v = a.get("threads");
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < 1 || n > 256)
+    throw UsageError("--threads: '" + v + "' is not a thread count (1 to 256)");
+  recc_set_threads(static_cast<int>(n));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     Args a = parseArgs(argc, argv);
+    setThreads(a);
     if (a.command == "check") return cmdCheck(a);
     if (a.command == "compile") return cmdCompile(a);
     if (a.command == "train") return cmdTrain(a);

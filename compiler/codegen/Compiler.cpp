@@ -1,8 +1,16 @@
 // CompiledGraph::compile(): fusion, buffer planning, LLVM emission, optimisation and JIT.
 #include "compiler/codegen/Compiler.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <map>
+#include <thread>
 
+#include <llvm/IR/PassTimingInfo.h>
+#include <llvm/Pass.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include "compiler/codegen/BufferPlan.h"
@@ -10,6 +18,7 @@
 #include "compiler/codegen/Fusion.h"
 #include "compiler/codegen/Jit.h"
 #include "compiler/codegen/Lowering.h"
+#include "runtime/kernels/Parallel.h"
 
 namespace recc {
 
@@ -34,41 +43,66 @@ void checkLowerable(const Graph& g, const std::vector<ValueId>& fetches) {
   for (ValueId v : fetches) {
     if (v < 0 || static_cast<size_t>(v) >= g.nodes.size())
       throw DiagError({}, "codegen: fetch of unknown value %" + std::to_string(v));
-    if (g.at(v).op == OpKind::Update)
+    if (opInfo(g.at(v).op).cls == OpClass::Update)
       throw DiagError(g.at(v).loc, "codegen: an update has no value to fetch");
   }
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 class JitCompiledGraph final : public CompiledGraph {
  public:
   JitCompiledGraph(const Graph& g, std::vector<ValueId> fetches, const CodegenOptions& opts)
-      : fetches_(std::move(fetches)), layout_(SlotLayout::of(g, fetches_.size())),
-        maxBatch_(opts.maxBatch) {
+      : g_(g), fetches_(std::move(fetches)), layout_(SlotLayout::of(g, fetches_.size())),
+        maxBatch_(opts.maxBatch), optLevel_(opts.optLevel) {
     checkLowerable(g, fetches_);
     if (opts.maxBatch <= 0) throw DiagError({}, "codegen: maxBatch must be positive");
-    FusionPlan fusion = planFusion(g, fetches_);
-    plan_ = planBuffers(g, fusion, opts.maxBatch);
+    const bool timing = std::getenv("RECC_COMPILE_TIMING") != nullptr;
+    if (std::getenv("RECC_TIME_PASSES")) llvm::TimePassesIsEnabled = true;
+    auto t0 = std::chrono::steady_clock::now();
+    fusion_ = planFusion(g, fetches_);
+    plan_ = planBuffers(g, fusion_, opts.maxBatch);
 
     auto jit = Jit::create();
     if (!jit) throw jitError(jit.takeError());
     jit_ = std::move(*jit);
-    auto ctx = std::make_unique<llvm::LLVMContext>();
-    std::unique_ptr<llvm::Module> module = emitEntry(*ctx, g, fusion, plan_, fetches_);
-    optimizeModule(*module, jit_->targetMachine(), opts.optLevel);
-    llvm::raw_string_ostream os(ir_);
-    module->print(os, nullptr);
-    os.flush();
-    if (auto err = jit_->addModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(ctx))))
-      throw jitError(std::move(err));
+    llvm::LLVMContext ctx;
+    std::unique_ptr<llvm::Module> module = emitEntry(ctx, g_, fusion_, plan_, fetches_);
+    prepareModule(*module, jit_->targetMachine());
+    if (std::string problems = Jit::check(*module); !problems.empty())
+      throw DiagError({}, "codegen: JIT failure: invalid module: " + problems);
+    const double emitted = secondsSince(t0);
+
+    // The object cache is keyed by the module before optimisation: a hit skips the whole
+    // LLVM pipeline and code generation.
+    DiskObjectCache cache(opts.useCache ? cacheKey(*module, jit_->targetMachine(), opts.optLevel) : "");
+    std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects;
+    if (opts.useCache) objects = cache.load();
+    fromCache_ = !objects.empty();
+    if (fromCache_) parts_ = static_cast<int>(objects.size());
+    if (objects.empty()) objects = compileParts(*module, cache, opts.optLevel);
+    const double compiled = secondsSince(t0);
+    for (auto& object : objects)
+      if (auto err = jit_->addObject(std::move(object))) throw jitError(std::move(err));
     auto fn = jit_->lookup(kEntryName);
     if (!fn) throw jitError(fn.takeError());
     entry_ = reinterpret_cast<EntryFn>(*fn);
+    if (std::getenv("RECC_TIME_PASSES")) llvm::reportAndResetTimings(&llvm::errs());
+    if (timing)
+      std::fprintf(stderr, "recc: codegen %zu nodes: emit %.3f s, optimise and compile %.3f s (%d part%s), link %.3f s%s\n",
+                   g.nodes.size(), emitted, compiled - emitted, parts_, parts_ == 1 ? "" : "s", secondsSince(t0) - compiled,
+                   fromCache_ ? " (cached object)" : "");
 
     // One arena for the graph's lifetime: run() allocates nothing.
     const size_t bytes = static_cast<size_t>((plan_.arenaBytes + kArenaAlign - 1) / kArenaAlign + 1) *
                          static_cast<size_t>(kArenaAlign);
     arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kArenaAlign, bytes)));
     if (!arena_) throw DiagError({}, "codegen: cannot allocate a " + std::to_string(bytes) + "-byte arena");
+    // Fault the pages in now rather than during the first runs (an evaluation over a test set
+    // is only a few runs, and page faults cost more than the work on a virtual machine).
+    std::memset(arena_.get(), 0, bytes);
     slots_.assign(static_cast<size_t>(layout_.total()), nullptr);
   }
 
@@ -93,7 +127,122 @@ class JitCompiledGraph final : public CompiledGraph {
     entry_(a.batch, slots_.data(), arena_.get());
   }
 
-  const std::string& llvmIR() const override { return ir_; }
+  /// Optimises and compiles the module, in parts on parallel threads when it is large: every
+  /// part is the same module emitted in its own context (contexts are single-threaded) with
+  /// the bodies of the other parts' functions dropped; the JIT links the parts together.
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> compileParts(llvm::Module& module, DiskObjectCache& cache,
+                                                                int optLevel) {
+    std::vector<int> owner = partitionFunctions(module, std::min(threadCount(), 4));
+    parts_ = owner.empty() ? 1 : *std::max_element(owner.begin(), owner.end()) + 1;
+    cache.expect(parts_);
+    llvm::ObjectCache* sink = cache.enabled() ? &cache : nullptr;
+    std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects(static_cast<size_t>(parts_));
+    if (parts_ == 1) {
+      module.setModuleIdentifier(DiskObjectCache::partName(0));
+      optimizeModule(module, jit_->targetMachine(), optLevel);
+      auto obj = Jit::compile(module, jit_->targetMachine(), sink);
+      if (!obj) throw jitError(obj.takeError());
+      objects[0] = std::move(*obj);
+      return objects;
+    }
+    std::vector<std::string> errors(static_cast<size_t>(parts_));
+    auto part = [&](int p) {
+      try {
+        auto tm = Jit::hostTargetMachine();
+        if (!tm) throw jitError(tm.takeError());
+        llvm::LLVMContext ctx;
+        std::unique_ptr<llvm::Module> m = emitEntry(ctx, g_, fusion_, plan_, fetches_);
+        m->setModuleIdentifier(DiskObjectCache::partName(p));
+        keepPart(*m, owner, p);
+        optimizeModule(*m, **tm, optLevel);
+        auto obj = Jit::compile(*m, **tm, sink);
+        if (!obj) throw jitError(obj.takeError());
+        objects[static_cast<size_t>(p)] = std::move(*obj);
+      } catch (const std::exception& e) {
+        errors[static_cast<size_t>(p)] = e.what();
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int p = 1; p < parts_; ++p) threads.emplace_back(part, p);
+    part(0);
+    for (std::thread& t : threads) t.join();
+    for (const std::string& e : errors)
+      if (!e.empty()) throw DiagError({}, e);
+    return objects;
+  }
+
+  /// Part of every defined function (in module order), or empty for a single part: the entry
+  /// and its segments in part 0, every loop (wrapper and body together) in the part with the
+  /// least code so far. A module with few loops stays whole.
+  static std::vector<int> partitionFunctions(llvm::Module& m, int parts) {
+    std::vector<llvm::Function*> loops;
+    size_t rest = 0;
+    for (llvm::Function& f : m) {
+      if (f.isDeclaration() || f.getName().ends_with(".body")) continue;
+      if (f.getName().starts_with("loop")) loops.push_back(&f);
+      else rest += f.getInstructionCount();
+    }
+    if (parts < 2 || loops.size() < 24) return {};
+    std::map<std::string, int> partOf;
+    std::vector<size_t> load(static_cast<size_t>(parts), 0);
+    load[0] = rest;
+    for (llvm::Function* f : loops) {
+      llvm::Function* body = m.getFunction((f->getName() + ".body").str());
+      const size_t size = f->getInstructionCount() + (body ? body->getInstructionCount() : 0);
+      const auto p = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+      load[p] += size;
+      partOf[f->getName().str()] = static_cast<int>(p);
+    }
+    std::vector<int> owner;
+    for (llvm::Function& f : m) {
+      if (f.isDeclaration()) {
+        owner.push_back(-1);
+        continue;
+      }
+      std::string name = f.getName().str();
+      if (llvm::StringRef(name).ends_with(".body")) name.resize(name.size() - 5);
+      auto found = partOf.find(name);
+      owner.push_back(found == partOf.end() ? 0 : found->second);
+    }
+    return owner;
+  }
+
+  /// Keeps the bodies of part p's functions; the others become declarations. Functions called
+  /// across parts (segments, loop wrappers) get external linkage so that the JIT links them.
+  static void keepPart(llvm::Module& m, const std::vector<int>& owner, int p) {
+    size_t i = 0;
+    std::vector<llvm::Function*> drop;
+    for (llvm::Function& f : m) {
+      const int o = owner[i++];
+      if (o < 0) continue;
+      if (!f.getName().ends_with(".body")) f.setLinkage(llvm::GlobalValue::ExternalLinkage);
+      if (o != p) drop.push_back(&f);
+    }
+    for (llvm::Function* f : drop) {
+      f->deleteBody();
+      f->setLinkage(llvm::GlobalValue::ExternalLinkage);
+    }
+    // Bodies of other parts' loops are now unused declarations, as are their descriptors.
+    for (llvm::Function* f : drop)
+      if (f->use_empty() && f->getName().ends_with(".body")) f->eraseFromParent();
+    std::vector<llvm::GlobalVariable*> unused;
+    for (llvm::GlobalVariable& gv : m.globals())
+      if (gv.use_empty() && gv.hasPrivateLinkage()) unused.push_back(&gv);
+    for (llvm::GlobalVariable* gv : unused) gv->eraseFromParent();
+  }
+
+  const std::string& llvmIR() const override {
+    if (ir_.empty()) {  // the same module as compiled: emission and the pipeline are deterministic
+      llvm::LLVMContext ctx;
+      std::unique_ptr<llvm::Module> module = emitEntry(ctx, g_, fusion_, plan_, fetches_);
+      optimizeModule(*module, jit_->targetMachine(), optLevel_);
+      llvm::raw_string_ostream os(ir_);
+      module->print(os, nullptr);
+      os.flush();
+    }
+    return ir_;
+  }
+  bool fromCache() const override { return fromCache_; }
   const BufferPlan& plan() const override { return plan_; }
 
  private:
@@ -106,11 +255,16 @@ class JitCompiledGraph final : public CompiledGraph {
     void operator()(uint8_t* p) const { std::free(p); }
   };
 
+  Graph g_;  // kept to regenerate the IR text on demand
   std::vector<ValueId> fetches_;
   SlotLayout layout_;
   int64_t maxBatch_;
+  int optLevel_;
+  FusionPlan fusion_;
   BufferPlan plan_;
-  std::string ir_;
+  mutable std::string ir_;
+  bool fromCache_ = false;
+  int parts_ = 1;
   std::unique_ptr<Jit> jit_;
   EntryFn entry_ = nullptr;
   std::unique_ptr<uint8_t[], Free> arena_;

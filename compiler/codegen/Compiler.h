@@ -17,7 +17,10 @@ namespace recc {
 
 struct CodegenOptions {
   int64_t maxBatch = 1024;
-  int optLevel = 2;  // LLVM optimisation level for the module
+  int optLevel = 2;  // 0: none; 1, 2: loop-vectorising pipelines; 3: LLVM's -O3 (slow to compile)
+  /// Reuse object code compiled earlier for the same module (compiler/codegen/Jit.h:
+  /// DiskObjectCache; RECC_NO_CACHE=1 turns it off for every compile).
+  bool useCache = true;
 };
 
 /// Where each graph value lives; offsets in bytes into the arena (-1: not in the arena:
@@ -46,8 +49,11 @@ class CompiledGraph {
                                                 const CodegenOptions& opts = {});
   virtual ~CompiledGraph() = default;
   virtual void run(const RunArgs& args) = 0;
-  /// The optimised LLVM module as text (`recc compile --emit=llvm`).
+  /// The optimised LLVM module as text (`recc compile --emit=llvm`); generated on first use
+  /// (also when the code itself came from the object cache).
   virtual const std::string& llvmIR() const = 0;
+  /// Whether the object code was loaded from the cache instead of compiled.
+  virtual bool fromCache() const = 0;
   virtual const BufferPlan& plan() const = 0;
 };
 

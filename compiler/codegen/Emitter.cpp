@@ -4,15 +4,26 @@
 // contiguous) that stores gen(value, index). gen() of an operand either loads it from memory
 // (materialized, with stride 0 along broadcast dims) or, when fused, computes it in place by
 // recursing into its own operands: a fused chain becomes one loop with no intermediates.
+//
+// Every loop nest is its own function `loopN(B, args, lo, hi)` computing the part [lo, hi) of
+// its outermost independent ("split") dimension; the entry passes it to recc_rt_parallel_for,
+// which cuts the range over the threads. Its buffers arrive in `args`, so nests with the same
+// structure (the time steps of an unrolled scan, the layers of an MLP) share one function: the
+// module stays small and compiles in time linear in the number of distinct nests.
 #include "compiler/codegen/Emitter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <functional>
+#include <map>
+#include <variant>
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 
+#include "compiler/codegen/Lowering.h"
 #include "compiler/codegen/ScalarOps.h"
 #include "runtime/kernels/DropoutHash.h"
 
@@ -32,23 +43,57 @@ class EntryEmitter {
   std::unique_ptr<llvm::Module> run() {
     auto module = std::make_unique<llvm::Module>("recc", ctx_);
     m_ = module.get();
-    auto* fnTy = llvm::FunctionType::get(b_.getVoidTy(), {i64(), ptr(), ptr()}, false);
-    fn_ = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, kEntryName, m_);
-    batch_ = fn_->getArg(0);
-    slotArg_ = fn_->getArg(1);
-    arena_ = fn_->getArg(2);
+    entryTy_ = llvm::FunctionType::get(b_.getVoidTy(), {i64(), ptr(), ptr()}, false);
+    llvm::Function* entry = llvm::Function::Create(entryTy_, llvm::Function::ExternalLinkage, kEntryName, m_);
+    // The slots, arena and caller buffers are distinct objects.
+    for (unsigned a = 1; a < 3; ++a) entry->addParamAttr(a, llvm::Attribute::NoAlias);
+    sigs_.resize(g_.nodes.size());
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (isLoopNode(static_cast<ValueId>(i))) sigs_[i] = describeLoop(static_cast<ValueId>(i));
+    base_.assign(g_.nodes.size(), nullptr);
+    scalar_.assign(g_.nodes.size(), nullptr);
+    // The schedule is cut into segments of a few dozen nodes, each its own function called in
+    // turn by the entry: the code generator's cost grows faster than linearly with the size of
+    // a function, and a whole training step is thousands of calls.
+    std::vector<llvm::Function*> segments = {startSegment()};
+    int inSegment = 0;
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (!f_.emitted[i]) continue;
+      const ValueId v = static_cast<ValueId>(i);
+      if (loweringOf(node(v).op) != Lowering::KernelCall && !isLoopNode(v)) continue;  // no code
+      if (inSegment == kSegmentNodes) {
+        b_.CreateRetVoid();
+        segments.push_back(startSegment());
+        inSegment = 0;
+      }
+      emitNode(v);
+      ++inSegment;
+    }
+    for (size_t k = 0; k < fetches_.size(); ++k) emitFetch(static_cast<int>(k));
+    b_.CreateRetVoid();
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry));
+    for (llvm::Function* seg : segments) b_.CreateCall(seg, {entry->getArg(0), entry->getArg(1), entry->getArg(2)});
+    b_.CreateRetVoid();
+    return module;
+  }
+
+ private:
+  static constexpr int kSegmentNodes = 32;
+
+  llvm::Function* startSegment() {
+    auto* seg = llvm::Function::Create(entryTy_, llvm::Function::InternalLinkage,
+                                       "segment" + std::to_string(segmentCount_++), m_);
+    seg->addFnAttr(llvm::Attribute::NoInline);
+    for (unsigned a = 1; a < 3; ++a) seg->addParamAttr(a, llvm::Attribute::NoAlias);
+    fn_ = seg;
+    batch_ = seg->getArg(0);
+    slotArg_ = seg->getArg(1);
+    arena_ = seg->getArg(2);
     batch_->setName("B");
     slotArg_->setName("slots");
     arena_->setName("arena");
-    // The slots, arena and caller buffers are distinct objects.
-    for (unsigned a = 1; a < 3; ++a) fn_->addParamAttr(a, llvm::Attribute::NoAlias);
-    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn_));
-    bindStorage();
-    for (size_t i = 0; i < g_.nodes.size(); ++i)
-      if (f_.emitted[i]) emitNode(static_cast<ValueId>(i));
-    for (size_t k = 0; k < fetches_.size(); ++k) emitFetch(static_cast<int>(k));
-    b_.CreateRetVoid();
-    return module;
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", seg));
+    return seg;
   }
 
  private:
@@ -81,37 +126,11 @@ class EntryEmitter {
     return b_.CreateLoad(ptr(), p);
   }
 
-  // Base pointers of every materialized value, computed once in the entry block.
-  void bindStorage() {
-    base_.assign(g_.nodes.size(), nullptr);
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (!f_.emitted[i] || !f_.materialized[i]) continue;
-      const Node& n = g_.nodes[i];
-      const std::string name = n.name.empty() ? "v" + std::to_string(i) : n.name;
-      if (n.op == OpKind::Input) base_[i] = slot(slots_.input(static_cast<int>(n.attrs.i("index"))));
-      else if (n.op == OpKind::Param) base_[i] = slot(slots_.param(static_cast<int>(n.attrs.i("index"))));
-      else if (n.op == OpKind::Reshape) base_[i] = base_[static_cast<size_t>(f_.storageRoot[i])];
-      else base_[i] = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena_,
-                                                    static_cast<uint64_t>(plan_.offset[i]));
-      base_[i]->setName(name);
-    }
-    // Dropout: one key per node and run, from the optimizer's step (0 when no optimizer slot
-    // is bound, e.g. an inference run that still contains a dropout).
-    dropoutKey_.assign(g_.nodes.size(), nullptr);
-    llvm::Value* step = nullptr;
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (!f_.emitted[i] || g_.nodes[i].op != OpKind::Dropout) continue;
-      if (!step) step = optimizerStep();
-      llvm::Value* seed = c64(g_.nodes[i].attrs.i("seed", 0));
-      dropoutKey_[i] = mix64(b_.CreateXor(seed, b_.CreateMul(step, c64(static_cast<int64_t>(kDropoutStepMul)))));
-      dropoutKey_[i]->setName("dropout_key" + std::to_string(i));
-    }
-  }
-
   llvm::Value* optimizerStep() {
     llvm::Value* opt = slot(slots_.opt());
-    auto* zero = new llvm::GlobalVariable(*m_, i64(), true, llvm::GlobalValue::PrivateLinkage, b_.getInt64(0),
-                                          "no_step");
+    if (!noStep_)
+      noStep_ = new llvm::GlobalVariable(*m_, i64(), true, llvm::GlobalValue::PrivateLinkage, b_.getInt64(0), "no_step");
+    llvm::Value* zero = noStep_;
     llvm::Value* field = b_.CreateConstGEP1_64(b_.getInt8Ty(), opt, offsetof(ReccOptimizer, step));
     llvm::Value* addr = b_.CreateSelect(b_.CreateICmpEQ(opt, llvm::ConstantPointerNull::get(ptr())), zero, field);
     return b_.CreateLoad(i64(), addr, "step");
@@ -129,8 +148,8 @@ class EntryEmitter {
     const Node& n = node(v);
     const double p = n.attrs.f("p", 0.5);
     llvm::Value* x = read(n.inputs[0], idx);
-    llvm::Value* i = linear(n.shape, idx);
-    llvm::Value* h = mix64(b_.CreateXor(dropoutKey_[static_cast<size_t>(v)],
+    llvm::Value* i = linear(view(v), idx);
+    llvm::Value* h = mix64(b_.CreateXor(scalar_[static_cast<size_t>(v)],
                                         b_.CreateMul(i, c64(static_cast<int64_t>(kDropoutIndexMul)))));
     llvm::Value* bits = b_.CreateLShr(h, 64 - kDropoutBits);
     llvm::Value* keep = b_.CreateICmpUGE(bits, c64(static_cast<int64_t>(dropoutThreshold(p))));
@@ -145,7 +164,7 @@ class EntryEmitter {
     return lin;
   }
   llvm::Value* address(ValueId v, const Index& idx) {
-    return b_.CreateInBoundsGEP(elemTy(v), base_[static_cast<size_t>(v)], linear(node(v).shape, idx));
+    return b_.CreateInBoundsGEP(elemTy(v), base_[static_cast<size_t>(v)], linear(view(v), idx));
   }
   llvm::Value* load(ValueId v, const Index& idx) { return b_.CreateLoad(elemTy(v), address(v, idx)); }
   void store(ValueId v, const Index& idx, llvm::Value* x) { b_.CreateStore(x, address(v, idx)); }
@@ -172,11 +191,11 @@ class EntryEmitter {
       case OpKind::Const: return cf(n.attrs.f("value"));
       case OpKind::BatchSize: return b_.CreateSIToFP(batch_, b_.getFloatTy());
       case OpKind::BroadcastTo:
-        return read(n.inputs[0], broadcastIndex(node(n.inputs[0]).shape, n.shape, idx));
+        return read(n.inputs[0], broadcastIndex(view(n.inputs[0]), view(v), idx));
       case OpKind::Slice: {
         Index in = idx;
         auto ax = static_cast<size_t>(n.attrs.i("axis"));
-        in[ax] = b_.CreateAdd(in[ax], c64(n.attrs.i("begin")), "", true, true);
+        in[ax] = b_.CreateAdd(in[ax], scalar_[static_cast<size_t>(v)], "", true, true);
         return read(n.inputs[0], in);
       }
       case OpKind::Transpose: {  // out[i_0, ..] = x[j] with j[perm[d]] = i_d
@@ -191,27 +210,49 @@ class EntryEmitter {
         return b_.CreateSelect(b_.CreateICmpEQ(id, idx.back()), cf(1), cf(0));
       }
       case OpKind::Dropout: return genDropout(v, idx);
+      case OpKind::Concat: {
+        // Each operand is read at its own index clamped into its range (always a valid
+        // address); the one whose range holds the element is selected.
+        auto ax = static_cast<size_t>(n.attrs.i("axis"));
+        llvm::Value* result = nullptr;
+        int64_t offset = 0;
+        for (ValueId in : n.inputs) {
+          const int64_t len = node(in).shape[ax].n;
+          if (len == 0) continue;
+          Index local = idx;
+          llvm::Value* at = b_.CreateSub(idx[ax], c64(offset));
+          llvm::Value* clamped = b_.CreateSelect(b_.CreateICmpSLT(at, c64(0)), c64(0), at);
+          clamped = b_.CreateSelect(b_.CreateICmpSGT(clamped, c64(len - 1)), c64(len - 1), clamped);
+          local[ax] = clamped;
+          llvm::Value* x = read(in, local);
+          result = result ? b_.CreateSelect(b_.CreateICmpSGE(idx[ax], c64(offset)), x, result) : x;
+          offset += len;
+        }
+        return result;
+      }
       default: break;
     }
     if (opInfo(n.op).cls != OpClass::Elementwise)
       throw DiagError(n.loc, std::string("codegen: ") + opName(n.op) + " cannot be computed per element");
-    llvm::Value* x = read(n.inputs[0], broadcastIndex(node(n.inputs[0]).shape, n.shape, idx));
+    llvm::Value* x = read(n.inputs[0], broadcastIndex(view(n.inputs[0]), view(v), idx));
     llvm::Value* y = n.inputs.size() > 1
-                         ? read(n.inputs[1], broadcastIndex(node(n.inputs[1]).shape, n.shape, idx))
+                         ? read(n.inputs[1], broadcastIndex(view(n.inputs[1]), view(v), idx))
                          : nullptr;
     return emitScalarOp(b_, n.op, n.attrs, x, y);
   }
 
   // for i0 < e0: for i1 < e1: ... body(i0, i1, ...); the outermost header is named "nest".
-  void loopNest(const Index& ext, const std::function<void(const Index&)>& body) {
+  // Level `split` runs over [lo, hi) of the current loop function instead of [0, e).
+  void loopNest(const Index& ext, const std::function<void(const Index&)>& body, int split = -1) {
     Index idx;
-    loopLevel(ext, idx, body);
+    loopLevel(ext, idx, body, split);
   }
-  void loopLevel(const Index& ext, Index& idx, const std::function<void(const Index&)>& body) {
+  void loopLevel(const Index& ext, Index& idx, const std::function<void(const Index&)>& body, int split) {
     if (idx.size() == ext.size()) {
       body(idx);
       return;
     }
+    const bool isSplit = static_cast<int>(idx.size()) == split;
     llvm::BasicBlock* pre = b_.GetInsertBlock();
     auto* header = llvm::BasicBlock::Create(ctx_, idx.empty() ? "nest" : "loop", fn_);
     auto* bodyBB = llvm::BasicBlock::Create(ctx_, "body", fn_);
@@ -219,15 +260,38 @@ class EntryEmitter {
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
     llvm::PHINode* i = b_.CreatePHI(i64(), 2, "i" + std::to_string(idx.size()));
-    i->addIncoming(c64(0), pre);
-    b_.CreateCondBr(b_.CreateICmpSLT(i, ext[idx.size()]), bodyBB, exit);
+    i->addIncoming(isSplit ? lo_ : c64(0), pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, isSplit ? hi_ : ext[idx.size()]), bodyBB, exit);
     b_.SetInsertPoint(bodyBB);
     idx.push_back(i);
-    loopLevel(ext, idx, body);
+    loopLevel(ext, idx, body, split);
     idx.pop_back();
     i->addIncoming(b_.CreateAdd(i, c64(1), "", true, true), b_.GetInsertBlock());
     b_.CreateBr(header);
     b_.SetInsertPoint(exit);
+  }
+
+  // acc = init; for i < len: acc = step(i, acc); returns the final acc (a register, not memory).
+  llvm::Value* accumulate(llvm::Value* len, llvm::Value* init,
+                          const std::function<llvm::Value*(llvm::Value*, llvm::Value*)>& step) {
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ctx_, "red", fn_);
+    auto* bodyBB = llvm::BasicBlock::Create(ctx_, "redbody", fn_);
+    auto* exit = llvm::BasicBlock::Create(ctx_, "reddone", fn_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode* i = b_.CreatePHI(i64(), 2, "r");
+    llvm::PHINode* acc = b_.CreatePHI(init->getType(), 2, "acc");
+    i->addIncoming(c64(0), pre);
+    acc->addIncoming(init, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, len), bodyBB, exit);
+    b_.SetInsertPoint(bodyBB);
+    llvm::Value* next = step(i, acc);
+    i->addIncoming(b_.CreateAdd(i, c64(1), "", true, true), b_.GetInsertBlock());
+    acc->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+    return acc;
   }
 
   void emitNode(ValueId v) {
@@ -237,11 +301,6 @@ class EntryEmitter {
       case OpKind::Param:
       case OpKind::Reshape:  // aliases its operand's buffer
         return;
-      case OpKind::Concat: return emitConcat(v);
-      case OpKind::Sum:
-      case OpKind::Mean:
-      case OpKind::Max:
-      case OpKind::SumTo: return emitReduce(v);
       case OpKind::MatMul: return emitMatMul(v);
       case OpKind::BatchMatMul: return emitBatchMatMul(v);
       case OpKind::Softmax:
@@ -256,39 +315,379 @@ class EntryEmitter {
       case OpKind::Gather: return emitGather(v);
       case OpKind::ScatterAdd: return emitScatterAdd(v);
       case OpKind::Update: return emitUpdate(v);
+      case OpKind::SparseUpdate: return emitSparseUpdate(v);
       default: break;
     }
-    if (!f_.materialized[static_cast<size_t>(v)]) return;  // computed inside its consumer
-    loopNest(extents(n.shape), [&](const Index& idx) { store(v, idx, gen(v, idx)); });
+    if (isLoopNode(v)) emitLoopCall(v);  // else computed inside its consumer's loop
+  }
+
+  // ---- loop functions ----
+
+  bool isLoopNode(ValueId v) const {
+    const auto i = static_cast<size_t>(v);
+    const OpKind op = g_.nodes[i].op;
+    return f_.emitted[i] && f_.materialized[i] && loweringOf(op) == Lowering::FusedLoop && op != OpKind::Reshape;
+  }
+
+  /// What a loop function computes, with buffers numbered in the order the loop reads them:
+  /// two nodes with the same key get the same code (their own buffers through `args`).
+  struct LoopSig {
+    std::vector<ValueId> leaves;  // the result's buffer first, then every materialized value read
+    std::vector<ValueId> keys;    // nodes whose scalar (dropout key, slice start) follows the buffers in args
+    std::string key;
+    double weight = 1;            // estimated cost of one iteration point
+  };
+  static std::string attrKey(const Attrs& a) {
+    std::string k = "{";
+    for (auto& [name, value] : a.m) {
+      k += name + "=";
+      if (auto* i = std::get_if<int64_t>(&value)) k += std::to_string(*i);
+      else if (auto* s = std::get_if<std::string>(&value)) k += *s;
+      else if (auto* sh = std::get_if<Shape>(&value)) k += shapeStr(*sh);
+      else {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%a", std::get<double>(value));
+        k += buf;
+      }
+      k += ";";
+    }
+    return k + "}";
+  }
+  static double opWeight(OpKind op) {
+    switch (op) {
+      case OpKind::Exp: case OpKind::Log: case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Sqrt:
+      case OpKind::Div: case OpKind::BceWithLogits: case OpKind::Dropout: return 8;
+      default: return 1;
+    }
+  }
+  std::string typeShape(ValueId v) const {
+    return std::string(node(v).dtype == DType::I32 ? "i" : "f") + shapeStr(node(v).shape);
+  }
+  void describeOperand(LoopSig& s, ValueId v) {
+    if (f_.materialized[static_cast<size_t>(v)]) {
+      size_t k = std::find(s.leaves.begin(), s.leaves.end(), v) - s.leaves.begin();
+      if (k == s.leaves.size()) s.leaves.push_back(v);
+      s.key += "L" + std::to_string(k) + typeShape(v);
+      return;
+    }
+    describeNode(s, v);
+  }
+  void describeNode(LoopSig& s, ValueId v) {
+    const Node& n = node(v);
+    Attrs attrs = n.attrs;
+    if (n.op == OpKind::Slice) {  // the start is an argument; the shape gives the length
+      attrs.m.erase("begin");
+      attrs.m.erase("end");
+    }
+    s.key += opName(n.op) + attrKey(attrs) + typeShape(v);
+    s.weight += opWeight(n.op);
+    if (n.op == OpKind::Dropout || n.op == OpKind::Slice) {
+      s.keys.push_back(v);
+      s.key += "K" + std::to_string(s.keys.size() - 1);
+    }
+    s.key += "(";
+    for (ValueId in : n.inputs) {
+      describeOperand(s, in);
+      s.key += ",";
+    }
+    s.key += ")";
+  }
+  LoopSig describeLoop(ValueId v) {
+    LoopSig s;
+    s.leaves.push_back(v);
+    describeNode(s, v);
+    return s;
+  }
+
+  /// The iteration space of a loop node and its split dimension (-1: run as one piece); for a
+  /// reduction accumulated in memory, also the result's dimension that matches the split.
+  struct Split {
+    Shape space;
+    int dim = -1, outDim = -1;
+    bool registerReduction = false;
+  };
+  Split splitOf(ValueId v) const {
+    const Node& n = node(v);
+    Split sp;
+    sp.space = n.shape;
+    if (n.op == OpKind::Concat) {
+      auto ax = static_cast<int>(n.attrs.i("axis"));
+      sp.dim = ax != 0 ? 0 : (n.shape.size() > 1 ? 1 : -1);
+      return sp;
+    }
+    if (n.op == OpKind::Sum || n.op == OpKind::Mean || n.op == OpKind::Max || n.op == OpKind::SumTo) {
+      const Shape& xs = node(n.inputs[0]).shape;
+      const size_t rank = xs.size();
+      std::vector<bool> reduced(rank, false);
+      std::vector<int> outOf(rank, -1);
+      if (n.op == OpKind::SumTo) {
+        const size_t lead = rank - n.shape.size();
+        for (size_t d = 0; d < rank; ++d) {
+          if (d < lead) { reduced[d] = true; continue; }
+          const Dim& o = n.shape[d - lead];
+          reduced[d] = o.isStatic() && o.n == 1 && !(xs[d].isStatic() && xs[d].n == 1);
+          outOf[d] = static_cast<int>(d - lead);
+        }
+      } else {
+        auto ax = static_cast<size_t>(n.attrs.i("axis"));
+        const bool keep = n.attrs.i("keepdims") != 0;
+        for (size_t d = 0; d < rank; ++d) outOf[d] = d < ax || keep ? static_cast<int>(d) : static_cast<int>(d) - 1;
+        reduced[ax] = true;
+        if (ax + 1 == rank) {  // over the contiguous last axis: one register accumulator per result
+          sp.registerReduction = true;
+          sp.space = Shape(xs.begin(), xs.end() - 1);
+          sp.dim = sp.space.empty() ? -1 : 0;
+          return sp;
+        }
+      }
+      sp.space = xs;
+      for (size_t d = 0; d < rank; ++d)
+        if (!reduced[d]) {
+          sp.dim = static_cast<int>(d);
+          sp.outDim = outOf[d];
+          break;
+        }
+      return sp;
+    }
+    sp.dim = n.shape.empty() ? -1 : 0;
+    return sp;
+  }
+
+  /// A buffer as one descriptor word: its arena offset (>= 0), or -1 - k for caller slot k.
+  int64_t bufferWord(ValueId v) const {
+    const ValueId root = f_.storageRoot[static_cast<size_t>(v)];
+    const Node& n = node(root);
+    if (n.op == OpKind::Input) return -1 - slots_.input(static_cast<int>(n.attrs.i("index")));
+    if (n.op == OpKind::Param) return -1 - slots_.param(static_cast<int>(n.attrs.i("index")));
+    return plan_.offset[static_cast<size_t>(root)];
+  }
+
+  // A loop call is one call: its buffers and scalars are a constant descriptor (one word per
+  // buffer, then one per scalar: a slice's start, a dropout's seed) that the loop function
+  // decodes against the run's slots and arena.
+  void emitLoopCall(ValueId v) {
+    const LoopSig& s = sigs_[static_cast<size_t>(v)];
+    llvm::Function* fn = loopFunction(v, s);
+    std::vector<uint64_t> words;
+    for (ValueId leaf : s.leaves) words.push_back(static_cast<uint64_t>(bufferWord(leaf)));
+    for (ValueId k : s.keys)
+      words.push_back(static_cast<uint64_t>(node(k).op == OpKind::Slice ? node(k).attrs.i("begin") : node(k).attrs.i("seed", 0)));
+    auto* init = llvm::ConstantDataArray::get(ctx_, words);
+    auto* desc = new llvm::GlobalVariable(*m_, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init,
+                                          "desc" + std::to_string(v));
+    Split sp = splitOf(v);
+    if (sp.dim < 0) {
+      b_.CreateCall(fn, {batch_, slotArg_, arena_, desc, c64(0), c64(1)});
+      return;
+    }
+    llvm::Value* points = elements(sp.space);
+    if (sp.registerReduction) points = b_.CreateMul(points, dim(node(node(v).inputs[0]).shape.back()));
+    llvm::Value* work = b_.CreateMul(points, c64(static_cast<int64_t>(s.weight)));
+    auto callee = kernel("recc_rt_parallel_for", {ptr(), i64(), ptr(), ptr(), ptr(), i64(), i64()});
+    b_.CreateCall(callee, {fn, batch_, slotArg_, arena_, desc, dim(sp.space[static_cast<size_t>(sp.dim)]), work});
+  }
+
+  /// The function computing v's loop (shared by every node with v's structure): a wrapper with
+  /// the ReccLoopFn signature that decodes the descriptor into the noalias parameters of the body.
+  llvm::Function* loopFunction(ValueId v, const LoopSig& s) {
+    auto found = loopFns_.find(s.key);
+    if (found != loopFns_.end()) return found->second;
+    const std::string name = "loop" + std::to_string(loopFns_.size()) + "_" + opName(node(v).op);
+    auto* wrapTy = llvm::FunctionType::get(b_.getVoidTy(), {i64(), ptr(), ptr(), ptr(), i64(), i64()}, false);
+    auto* wrap = llvm::Function::Create(wrapTy, llvm::Function::InternalLinkage, name, m_);
+    std::vector<llvm::Type*> params = {i64(), i64(), i64()};
+    params.insert(params.end(), s.leaves.size(), ptr());
+    params.insert(params.end(), s.keys.size(), i64());
+    auto* body = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
+                                        llvm::Function::InternalLinkage, name + ".body", m_);
+    body->addFnAttr(llvm::Attribute::AlwaysInline);
+    body->addFnAttr(llvm::Attribute::NoUnwind);
+    wrap->addFnAttr(llvm::Attribute::NoUnwind);
+    // Within one loop only the result is written, and it never shares memory with an operand.
+    for (size_t k = 0; k < s.leaves.size(); ++k) body->addParamAttr(static_cast<unsigned>(3 + k), llvm::Attribute::NoAlias);
+    loopFns_[s.key] = wrap;
+
+    llvm::IRBuilderBase::InsertPointGuard guard(b_);
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", wrap));
+    llvm::Value* slots = wrap->getArg(1);
+    llvm::Value* arena = wrap->getArg(2);
+    llvm::Value* descArg = wrap->getArg(3);
+    std::vector<llvm::Value*> callArgs = {wrap->getArg(0), wrap->getArg(4), wrap->getArg(5)};
+    auto word = [&](size_t k) { return b_.CreateLoad(i64(), b_.CreateConstInBoundsGEP1_64(i64(), descArg, k)); };
+    for (size_t k = 0; k < s.leaves.size(); ++k) {
+      llvm::Value* w = word(k);
+      llvm::Value* inSlot = b_.CreateICmpSLT(w, c64(0));
+      llvm::Value* slotIndex = b_.CreateSelect(inSlot, b_.CreateSub(c64(-1), w), c64(0));
+      llvm::Value* fromSlot = b_.CreateLoad(ptr(), b_.CreateInBoundsGEP(ptr(), slots, slotIndex));
+      llvm::Value* fromArena = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena, b_.CreateSelect(inSlot, c64(0), w));
+      callArgs.push_back(b_.CreateSelect(inSlot, fromSlot, fromArena));
+    }
+    llvm::Value* step = nullptr;
+    for (size_t k = 0; k < s.keys.size(); ++k) {
+      llvm::Value* w = word(s.leaves.size() + k);
+      if (node(s.keys[k]).op == OpKind::Dropout) {  // the key of (seed, this run's step)
+        if (!step) {
+          std::swap(slotArg_, slots);
+          step = optimizerStep();
+          std::swap(slotArg_, slots);
+        }
+        w = mix64(b_.CreateXor(w, b_.CreateMul(step, c64(static_cast<int64_t>(kDropoutStepMul)))));
+      }
+      callArgs.push_back(w);
+    }
+    b_.CreateCall(body, callArgs);
+    b_.CreateRetVoid();
+
+    // The body sees its own B, range and buffers; the entry's are restored afterwards.
+    std::vector<llvm::Value*> base(g_.nodes.size(), nullptr), keys(g_.nodes.size(), nullptr);
+    for (size_t k = 0; k < s.leaves.size(); ++k) base[static_cast<size_t>(s.leaves[k])] = body->getArg(static_cast<unsigned>(3 + k));
+    for (size_t k = 0; k < s.keys.size(); ++k)
+      keys[static_cast<size_t>(s.keys[k])] = body->getArg(static_cast<unsigned>(3 + s.leaves.size() + k));
+    std::swap(base_, base);
+    std::swap(scalar_, keys);
+    llvm::Function* entryFn = fn_;
+    llvm::Value* entryBatch = batch_;
+    fn_ = body;
+    batch_ = body->getArg(0);
+    lo_ = body->getArg(1);
+    hi_ = body->getArg(2);
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", body));
+    emitLoopBody(v);
+    b_.CreateRetVoid();
+    std::swap(base_, base);
+    std::swap(scalar_, keys);
+    fn_ = entryFn;
+    batch_ = entryBatch;
+    lo_ = hi_ = nullptr;
+    return wrap;
+  }
+
+  void emitLoopBody(ValueId v) {
+    const Node& n = node(v);
+    switch (n.op) {
+      case OpKind::Concat: return emitConcat(v);
+      case OpKind::Sum:
+      case OpKind::Mean:
+      case OpKind::Max:
+      case OpKind::SumTo: return emitReduce(v);
+      default: break;
+    }
+    Split sp = splitOf(v);
+    // Trailing dimensions that every operand covers contiguously merge into one: one long,
+    // vectorisable inner loop instead of a nest (the split dimension 0 stays).
+    collapseRank_ = n.shape.size();
+    collapseFrom_ = collapsibleFrom(v);
+    loopNest(extents(view(v)), [&](const Index& idx) { store(v, idx, gen(v, idx)); }, sp.dim);
+    collapseFrom_ = -1;
+  }
+
+  /// The smallest k >= 1 such that dimensions [k, rank) of v's loop can be merged: every node of
+  /// the fused tree has v's shape, and every operand read (buffer) covers those dimensions
+  /// without broadcasting, all static. -1 when nothing merges (index remaps, rank < 3).
+  int collapsibleFrom(ValueId v) const {
+    const Shape& out = node(v).shape;
+    const auto r = static_cast<int>(out.size());
+    int k = 1;
+    bool ok = r >= 3;
+    std::vector<ValueId> stack = {v};
+    while (ok && !stack.empty()) {
+      const Node& u = node(stack.back());
+      stack.pop_back();
+      if (u.op == OpKind::Transpose || u.op == OpKind::Slice || u.op == OpKind::Concat || u.op == OpKind::OneHot ||
+          u.shape != out) {
+        ok = false;
+        break;
+      }
+      for (ValueId in : u.inputs) {
+        const Node& x = node(in);
+        const bool leaf = f_.materialized[static_cast<size_t>(in)];
+        if (!leaf && (x.op == OpKind::Const || x.op == OpKind::BatchSize)) continue;  // scalars
+        if (!leaf) {
+          stack.push_back(in);
+          continue;
+        }
+        // Either the operand covers the merged dimensions as they are, or it is broadcast
+        // along all of them (size 1 or absent): both read correctly through view().
+        const int lead = r - static_cast<int>(x.shape.size());
+        auto dimOf = [&](int d) { return x.shape[static_cast<size_t>(d - lead)]; };
+        int full = r - 1;
+        while (full >= 1 && full >= lead && out[static_cast<size_t>(full)].isStatic() && dimOf(full) == out[static_cast<size_t>(full)])
+          --full;
+        int ones = r - 1;
+        while (ones >= 1 && (ones < lead || (dimOf(ones).isStatic() && dimOf(ones).n == 1))) --ones;
+        k = std::max(k, std::min(full, ones) + 1);
+      }
+    }
+    return ok && k < r - 1 ? k : -1;
+  }
+
+  /// The shape v is indexed with inside the current loop: its own, or with the merged trailing
+  /// dimensions of collapsibleFrom() as one (right-aligned with the loop's rank).
+  Shape view(ValueId v) const {
+    const Shape& s = node(v).shape;
+    if (collapseFrom_ < 0) return s;
+    const int lead = static_cast<int>(collapseRank_) - static_cast<int>(s.size());
+    const int from = collapseFrom_ - lead;
+    if (from < 0 || from >= static_cast<int>(s.size())) return s;  // a scalar-like operand
+    Shape merged(s.begin(), s.begin() + from);
+    int64_t n = 1;
+    for (size_t d = static_cast<size_t>(from); d < s.size(); ++d) n *= s[d].n;
+    merged.push_back(Dim(n));
+    return merged;
   }
 
   void emitConcat(ValueId v) {
     const Node& n = node(v);
     auto ax = static_cast<size_t>(n.attrs.i("axis"));
+    const int split = splitOf(v).dim;
     int64_t offset = 0;
     for (ValueId in : n.inputs) {
       loopNest(extents(node(in).shape), [&](const Index& idx) {
         Index out = idx;
         out[ax] = b_.CreateAdd(idx[ax], c64(offset), "", true, true);
         store(v, out, read(in, idx));
-      });
+      }, split);
       offset += node(in).shape[ax].n;
     }
   }
 
-  // out = 0; for every element x of the operand: out[reduced index] += x (* 1/count for Mean).
+  // Over the last axis: per result element a register accumulator (sums reassociate, so the
+  // loop vectorises). Otherwise out = 0, then for every element x of the operand: out[reduced
+  // index] += x (* 1/count for Mean), in the operand's order (vectorised along its last axis).
   // Max: out = -inf; out = out < x ? x : out (std::max, so a NaN never replaces a number).
   void emitReduce(ValueId v) {
     const Node& n = node(v);
     ValueId in = n.inputs[0];
     const Shape& xs = node(in).shape;
     const bool isMax = n.op == OpKind::Max;
-    loopNest(extents(n.shape), [&](const Index& idx) { store(v, idx, cf(isMax ? -INFINITY : 0.0)); });
+    const Split sp = splitOf(v);
     llvm::Value* scale = nullptr;
     if (n.op == OpKind::Mean) {
       llvm::Value* count = b_.CreateSIToFP(dim(xs[static_cast<size_t>(n.attrs.i("axis"))]), b_.getFloatTy());
       scale = b_.CreateFDiv(cf(1), count);
     }
+    if (sp.registerReduction) {
+      const bool keep = n.attrs.i("keepdims") != 0;
+      loopNest(extents(sp.space), [&](const Index& outer) {
+        llvm::Value* acc = accumulate(dim(xs.back()), cf(isMax ? -INFINITY : 0.0), [&](llvm::Value* r, llvm::Value* a) {
+          Index idx = outer;
+          idx.push_back(r);
+          llvm::Value* x = read(in, idx);
+          if (isMax) return b_.CreateSelect(b_.CreateFCmpOLT(a, x), x, a);
+          llvm::IRBuilderBase::FastMathFlagGuard fmg(b_);
+          llvm::FastMathFlags fm;
+          fm.setAllowReassoc();
+          b_.setFastMathFlags(fm);
+          return b_.CreateFAdd(a, x);
+        });
+        if (scale) acc = b_.CreateFMul(acc, scale);
+        Index out = outer;
+        if (keep) out.push_back(c64(0));
+        store(v, out, acc);
+      }, sp.dim);
+      return;
+    }
+    loopNest(extents(n.shape), [&](const Index& idx) { store(v, idx, cf(isMax ? -INFINITY : 0.0)); }, sp.outDim);
     loopNest(extents(xs), [&](const Index& idx) {
       Index out;
       if (n.op == OpKind::SumTo) {
@@ -303,13 +702,22 @@ class EntryEmitter {
       if (scale) x = b_.CreateFMul(x, scale);
       llvm::Value* cur = load(v, out);
       store(v, out, isMax ? b_.CreateSelect(b_.CreateFCmpOLT(cur, x), x, cur) : b_.CreateFAdd(cur, x));
-    });
+    }, sp.dim);
   }
 
   llvm::FunctionCallee kernel(const char* name, std::vector<llvm::Type*> args) {
     return m_->getOrInsertFunction(name, llvm::FunctionType::get(b_.getVoidTy(), args, false));
   }
-  llvm::Value* basePtr(ValueId v) { return base_[static_cast<size_t>(v)]; }
+  /// v's buffer: a loop body's parameter, or in the entry its caller slot or arena address.
+  llvm::Value* basePtr(ValueId v) {
+    if (llvm::Value* p = base_[static_cast<size_t>(v)]) return p;
+    const Node& n = node(v);
+    if (n.op == OpKind::Input) return slot(slots_.input(static_cast<int>(n.attrs.i("index"))));
+    if (n.op == OpKind::Param) return slot(slots_.param(static_cast<int>(n.attrs.i("index"))));
+    if (n.op == OpKind::Reshape) return basePtr(f_.storageRoot[static_cast<size_t>(v)]);
+    return b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena_, static_cast<uint64_t>(plan_.offset[static_cast<size_t>(v)]),
+                                         n.name.empty() ? "v" + std::to_string(v) : n.name);
+  }
 
   /// Elements of s[from, to).
   llvm::Value* elements(const Shape& s, size_t from, size_t to) {
@@ -428,6 +836,30 @@ class EntryEmitter {
                            slot(slots_.m(p)), slot(slots_.v(p)), elements(node(n.inputs[0]).shape)});
   }
 
+  // The (ids, gradient) pairs go to the kernel as three arrays on the stack.
+  void emitSparseUpdate(ValueId v) {
+    const Node& n = node(v);
+    auto p = static_cast<int>(n.attrs.i("index"));
+    const auto parts = static_cast<int64_t>((n.inputs.size() - 1) / 2);
+    llvm::IRBuilderBase::InsertPoint here = b_.saveIP();
+    b_.SetInsertPoint(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+    llvm::Value* ids = b_.CreateAlloca(ptr(), c64(parts), "sparse_ids");
+    llvm::Value* grads = b_.CreateAlloca(ptr(), c64(parts), "sparse_grads");
+    llvm::Value* counts = b_.CreateAlloca(i64(), c64(parts), "sparse_counts");
+    b_.restoreIP(here);
+    for (int64_t k = 0; k < parts; ++k) {
+      ValueId id = n.inputs[static_cast<size_t>(1 + 2 * k)], gr = n.inputs[static_cast<size_t>(2 + 2 * k)];
+      b_.CreateStore(basePtr(id), b_.CreateConstInBoundsGEP1_64(ptr(), ids, static_cast<uint64_t>(k)));
+      b_.CreateStore(basePtr(gr), b_.CreateConstInBoundsGEP1_64(ptr(), grads, static_cast<uint64_t>(k)));
+      b_.CreateStore(elements(node(id).shape), b_.CreateConstInBoundsGEP1_64(i64(), counts, static_cast<uint64_t>(k)));
+    }
+    const Shape& table = node(n.inputs[0]).shape;
+    auto callee = kernel("recc_rt_sparse_update_f32",
+                         {ptr(), ptr(), ptr(), ptr(), i64(), i64(), i32(), ptr(), ptr(), ptr()});
+    b_.CreateCall(callee, {slot(slots_.opt()), basePtr(n.inputs[0]), slot(slots_.m(p)), slot(slots_.v(p)),
+                           dim(table[0]), dim(table[1]), b_.getInt32(static_cast<uint32_t>(parts)), ids, grads, counts});
+  }
+
   void emitFetch(int k) {
     ValueId v = fetches_[static_cast<size_t>(k)];
     llvm::Value* bytes = b_.CreateMul(elements(node(v).shape), c64(4), "", true, true);
@@ -447,7 +879,18 @@ class EntryEmitter {
   llvm::Value* slotArg_ = nullptr;
   llvm::Value* arena_ = nullptr;
   std::vector<llvm::Value*> base_;
-  std::vector<llvm::Value*> dropoutKey_;  // per Dropout node, computed in the entry block
+  std::vector<llvm::Value*> scalar_;  // inside a loop body: its Dropout / Slice scalar arguments
+  // Loop functions: per node its signature; by structure key the function; inside a loop
+  // body, its split range.
+  std::vector<LoopSig> sigs_;
+  std::map<std::string, llvm::Function*> loopFns_;
+  llvm::FunctionType* entryTy_ = nullptr;
+  int segmentCount_ = 0;
+  llvm::GlobalVariable* noStep_ = nullptr;
+  llvm::Value* lo_ = nullptr;
+  llvm::Value* hi_ = nullptr;
+  int collapseFrom_ = -1;  // inside an elementwise loop body: see collapsibleFrom()
+  size_t collapseRank_ = 0;
 };
 
 }  // namespace

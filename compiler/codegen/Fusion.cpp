@@ -18,9 +18,12 @@ FusionDecision shouldFuse(const Graph& g, ValueId producer, ValueId consumer, in
   // A constant or the batch size costs nothing to recompute in every loop that reads it.
   if (p.op == OpKind::Const || p.op == OpKind::BatchSize) return FusionDecision::allow();
   const OpClass pc = opInfo(p.op).cls;
-  // Index remaps (broadcast, transpose, one-hot) cost one load or compare per element: they
-  // fuse like elementwise ops (e.g. the [B,T,V] one-hot of the cross-entropy gradient is never stored).
-  const bool remap = p.op == OpKind::BroadcastTo || p.op == OpKind::Transpose || p.op == OpKind::OneHot;
+  // Index remaps (broadcast, transpose, one-hot, slice) cost one load or compare per element:
+  // they fuse like elementwise ops (e.g. the [B,T,V] one-hot of the cross-entropy gradient is
+  // never stored, and the gates of a GRU read their slices of one matmul in place). A concat
+  // reads one of its operands per element (selects over clamped reads of each).
+  const bool remap = p.op == OpKind::BroadcastTo || p.op == OpKind::Transpose || p.op == OpKind::OneHot ||
+                     p.op == OpKind::Slice || p.op == OpKind::Concat;
   if (pc != OpClass::Elementwise && !remap)
     return FusionDecision::forbid(std::string("producer ") + opName(p.op) + " is not elementwise");
   if (producerUses != 1)
@@ -45,7 +48,7 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
   for (size_t i = n; i-- > 0;) {
     const Node& nd = g.nodes[i];
     // BatchNorm updates its running statistics in place, like a renormalising Gather.
-    bool sideEffect = nd.op == OpKind::Update || nd.op == OpKind::BatchNorm ||
+    bool sideEffect = nd.op == OpKind::Update || nd.op == OpKind::SparseUpdate || nd.op == OpKind::BatchNorm ||
                       (nd.op == OpKind::Gather && nd.attrs.f("max_norm") > 0);
     if (fetched[i] || sideEffect) f.emitted[i] = true;
     if (!f.emitted[i]) continue;
@@ -66,7 +69,7 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
   for (size_t i = 0; i < n; ++i) {
     if (!f.emitted[i]) continue;
     const Node& nd = g.nodes[i];
-    if (nd.op == OpKind::Update) continue;  // no value, only a side effect
+    if (opInfo(nd.op).cls == OpClass::Update) continue;  // no value, only a side effect
     bool mat = fetched[i] || users[i].empty() || nd.op == OpKind::Input || nd.op == OpKind::Param;
     for (ValueId u : users[i])
       if (!shouldFuse(g, static_cast<ValueId>(i), u, f.uses[i])) mat = true;

@@ -56,6 +56,7 @@ Lowering loweringOf(OpKind op) {
     case OpKind::Unfold1d:
     case OpKind::Fold1d:
     case OpKind::Update:
+    case OpKind::SparseUpdate:
       return Lowering::KernelCall;
   }
   return Lowering::None;

@@ -118,6 +118,8 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
       return {};
     case OpKind::Update:
       return {-1, -1};
+    case OpKind::SparseUpdate:
+      return std::vector<ValueId>(in.size(), -1);
 
     // ---- elementwise; binary ops undo broadcasting with SumTo ----
     case OpKind::Add:

@@ -367,6 +367,21 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
         if (ids[d] != gr[d]) return fail("gradient " + shapeStr(gr) + " does not match ids " + shapeStr(ids));
       return ok(t);
     }
+    case OpKind::SparseUpdate: {
+      const Shape& t = shapeOf(g, in[0]);
+      if (t.size() != 2) return fail("parameter " + shapeStr(t) + " is not a [rows, dim] table");
+      if (in.size() < 3 || in.size() % 2 == 0) return fail("expects the table, then (ids, gradient) pairs");
+      for (size_t k = 1; k + 1 < in.size(); k += 2) {
+        const Shape& ids = shapeOf(g, in[k]);
+        const Shape& gr = shapeOf(g, in[k + 1]);
+        if (g.at(in[k]).dtype != DType::I32) return fail("indices must be integer ids");
+        bool match = gr.size() == ids.size() + 1 && gr.back() == t[1];
+        for (size_t d = 0; match && d < ids.size(); ++d) match = ids[d] == gr[d];
+        if (!match)
+          return fail("gradient " + shapeStr(gr) + " does not match ids " + shapeStr(ids) + " and table " + shapeStr(t));
+      }
+      return ok({});
+    }
     case OpKind::Update: {
       if (shapeOf(g, in[0]) != shapeOf(g, in[1]))
         return fail("gradient " + shapeStr(shapeOf(g, in[1])) + " does not match parameter " +

@@ -7,6 +7,7 @@
 #include "compiler/passes/Autodiff.h"
 
 #include "compiler/ir/Verifier.h"
+#include "compiler/passes/Algebra.h"
 #include "compiler/ops/Gradients.h"
 
 namespace recc {
@@ -34,6 +35,27 @@ std::vector<bool> dependsOnParams(const Graph& g, size_t count) {
     for (ValueId in : n.inputs) needs[i] = needs[i] || needs[static_cast<size_t>(in)];
   }
   return needs;
+}
+
+/// If `grad` is a sum (a tree of Adds) of scatter_adds, their (ids, rows) operand pairs in
+/// order; else nothing. The Adds and scatter_adds then only feed the parameter's update: DCE
+/// drops them once a SparseUpdate reads the pairs directly.
+std::vector<ValueId> sparseGradient(const Graph& g, ValueId grad) {
+  std::vector<ValueId> pairs, stack = {grad};
+  while (!stack.empty()) {
+    const Node& n = g.at(stack.back());
+    stack.pop_back();
+    if (n.op == OpKind::ScatterAdd) {
+      pairs.push_back(n.inputs[0]);
+      pairs.push_back(n.inputs[1]);
+    } else if (n.op == OpKind::Add && g.at(n.inputs[0]).shape == n.shape && g.at(n.inputs[1]).shape == n.shape) {
+      stack.push_back(n.inputs[1]);
+      stack.push_back(n.inputs[0]);
+    } else {
+      return {};
+    }
+  }
+  return pairs;
 }
 
 }  // namespace
@@ -79,6 +101,7 @@ void differentiate(Graph& g) {
 
 Graph buildTrainStep(const Graph& forward) {
   Graph g = forward;
+  factorConcatMatmuls(g);
   differentiate(g);
   // One Param node per parameter to hang the Update on (the first that reads it).
   std::vector<ValueId> paramNode(g.params.size(), -1);
@@ -89,10 +112,17 @@ Graph buildTrainStep(const Graph& forward) {
     }
   // Updates come after every gradient node, so no read of a parameter sees it half-updated.
   GraphBuilder b(g);
-  for (size_t p = 0; p < g.params.size(); ++p)
-    if (g.grads[p] >= 0)
-      b.add(OpKind::Update, {paramNode[p], g.grads[p]}, Attrs().set("index", static_cast<int64_t>(p)),
-            g.params[p].loc);
+  for (size_t p = 0; p < g.params.size(); ++p) {
+    if (g.grads[p] < 0) continue;
+    const Attrs index = Attrs().set("index", static_cast<int64_t>(p));
+    std::vector<ValueId> rows = sparseGradient(g, g.grads[p]);
+    if (rows.empty()) {
+      b.add(OpKind::Update, {paramNode[p], g.grads[p]}, index, g.params[p].loc);
+    } else {
+      rows.insert(rows.begin(), paramNode[p]);
+      b.add(OpKind::SparseUpdate, rows, index, g.params[p].loc);
+    }
+  }
   std::vector<ValueId> roots = {g.loss};
   eliminateDeadCode(g, roots);
   verify(g);
@@ -140,6 +170,7 @@ Graph toInferenceMode(const Graph& forward) {
 
 Graph buildInference(const Graph& forward) {
   Graph g = toInferenceMode(forward);
+  factorConcatMatmuls(g);
   // Losses read labels, which are not available at serving time. Inputs that are no longer
   // read (labels) stay declared in g.inputs: input indices stay stable and a data loader may
   // still read the column, the graph just ignores it.

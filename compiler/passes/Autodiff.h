@@ -9,13 +9,15 @@ namespace recc {
 /// reach a value along several paths are summed. Throws DiagError if the model has no loss.
 void differentiate(Graph& g);
 
-/// forward graph -> training step: differentiate, then one Update(param, grad) node per
+/// forward graph -> training step: algebraic rewrites (passes/Algebra.h), differentiate, then one Update(param, grad) node per
 /// parameter with a gradient (the optimizer step), then dead-code elimination keeping the loss
-/// and the updates. The result is verified.
+/// and the updates. A parameter whose gradient is a sum of scatter_adds (an embedding table read
+/// by gathers) gets a SparseUpdate of the scattered rows instead, so that its step costs what
+/// the batch touches rather than the whole table. The result is verified.
 Graph buildTrainStep(const Graph& forward);
 
 /// forward graph -> inference graph: only what `outputs` need (no labels, no losses), with the
-/// training-mode ops in their inference form (toInferenceMode).
+/// training-mode ops in their inference form (toInferenceMode) and the algebraic rewrites.
 Graph buildInference(const Graph& forward);
 
 /// The same graph with training-mode ops rewritten for serving: Dropout becomes the identity

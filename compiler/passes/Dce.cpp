@@ -1,4 +1,4 @@
-// Dead-code elimination: keep what the roots and the Update nodes need, renumber the rest.
+// Dead-code elimination: keep what the roots and the (sparse) updates need, renumber the rest.
 #include "compiler/passes/Autodiff.h"
 
 namespace recc {
@@ -9,7 +9,7 @@ void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots) {
   for (ValueId r : roots)
     if (r >= 0) live[static_cast<size_t>(r)] = true;
   for (size_t i = 0; i < n; ++i)
-    if (g.nodes[i].op == OpKind::Update) live[i] = true;  // side effects are always kept
+    if (opInfo(g.nodes[i].op).cls == OpClass::Update) live[i] = true;  // side effects are always kept
   // Operands precede their users, so one backward sweep propagates liveness.
   for (size_t i = n; i-- > 0;)
     if (live[i])

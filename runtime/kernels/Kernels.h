@@ -9,6 +9,26 @@
 
 extern "C" {
 
+// ---- threads (Parallel.cpp) ----
+
+/// The number of threads the kernels and the compiled loops use from now on; n <= 0 restores
+/// the default, the number of cores. Results are bitwise reproducible for a fixed count (static
+/// partitions, partial results combined in a fixed order), and 1 thread runs everything on
+/// the calling thread.
+void recc_set_threads(int n);
+int recc_get_threads(void);
+
+/// A compiled loop nest: computes the part [lo, hi) of its outermost split dimension for the
+/// run-time batch size `batch`; its buffers are found from the run's caller slots and arena by
+/// the constant descriptor `desc` (compiler/codegen/Emitter.cpp).
+typedef void (*ReccLoopFn)(int64_t batch, void** slots, uint8_t* arena, const int64_t* desc, int64_t lo,
+                           int64_t hi);
+
+/// Runs fn over [0, n) split into one chunk per thread, or in one call when `work` (about
+/// one unit per flop) is too small to share.
+void recc_rt_parallel_for(ReccLoopFn fn, int64_t batch, void** slots, uint8_t* arena, const int64_t* desc,
+                          int64_t n, int64_t work);
+
 /// out[M,N] = op(a) x op(b); op(a) = a[M,K] (ta=0) or a[K,M]^T (ta=1); same for b with [K,N]/[N,K].
 /// Row-major. Overwrites out.
 void recc_rt_matmul_f32(float* out, const float* a, const float* b, int64_t m, int64_t n,
@@ -84,6 +104,15 @@ struct ReccOptimizer {
 /// m and v are unused by SGD (may be null).
 void recc_rt_update_f32(const ReccOptimizer* opt, float* param, const float* grad, float* m,
                         float* v, int64_t n);
+
+/// The optimizer step on a table param[rows, dim] whose gradient is sum_k scatter_add(ids[k],
+/// grads[k]) (counts[k] ids, grads[k] [counts[k], dim]), touching only the rows named by ids:
+/// duplicate ids are summed first (in order of appearance), then every distinct row gets the
+/// recc_rt_update_f32 formula. Adam/AdamW are lazy (m, v, weight decay on those rows only);
+/// SGD equals the dense step (weight decay, when nonzero, shrinks every row).
+void recc_rt_sparse_update_f32(const ReccOptimizer* opt, float* param, float* m, float* v, int64_t rows,
+                               int64_t dim, int32_t parts, const int32_t* const* ids,
+                               const float* const* grads, const int64_t* counts);
 }
 
 namespace recc {

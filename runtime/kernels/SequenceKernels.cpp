@@ -1,12 +1,17 @@
 // Kernels of the sequence / attention / CNN ops: batched matmul, softmax, layer and batch norm,
 // cross-entropy, positional encoding, and 1-D convolution (im2col + one Eigen GEMM).
-// Reductions accumulate in double, like the reference evaluator they are checked against.
+// Statistics and softmax sums accumulate in double, in order; elementwise parts are plain loops
+// (the compiler vectorises them, exp included: FastMath.h), so that a result never depends on a
+// buffer's alignment or on where a thread's chunk starts. Every kernel splits rows (or columns)
+// over the threads of Parallel.h.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "runtime/kernels/FastMath.h"
 #include "runtime/kernels/Kernels.h"
+#include "runtime/kernels/Parallel.h"
 
 // See Kernels.cpp: a false positive inside GCC's AVX-512 headers when Eigen products inline.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -16,12 +21,53 @@
 namespace {
 
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const RowMajor>;
 using MutMap = Eigen::Map<RowMajor>;
 
 /// Source row of window position t, tap k; outside [0, len) reads a zero (padding).
 inline int64_t source(int64_t t, int64_t k, int64_t stride, int64_t padding) {
   return t * stride + k - padding;
+}
+
+/// 16 f32 lanes (one AVX-512 register, two AVX ones): GCC's vector extension.
+typedef float Vec16 __attribute__((vector_size(64)));
+constexpr int kMaxVectors = 4;  // result rows up to 64 columns stay in registers
+
+/// One small product c[M,N] = op(a) op(b) (attention: T x d x T) with N <= 16 NV: op(b) is packed
+/// into a zero-padded [K, 16 NV] scratch, then four rows of c at a time accumulate in registers
+/// (each packed row of op(b) loaded once per four rows), summing over K in order.
+template <int NV>
+void smallProduct(float* c, const float* a, const float* b, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
+                  bool pack) {
+  constexpr int64_t W = 16 * NV;
+  thread_local std::vector<Vec16> packed;
+  if (pack) {
+    packed.assign(static_cast<size_t>(k * NV), Vec16{});
+    auto* pb = reinterpret_cast<float*>(packed.data());
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t j = 0; j < n; ++j) pb[p * W + j] = tb ? b[j * k + p] : b[p * n + j];
+  }
+  const Vec16* pb = packed.data();
+  auto at = [&](int64_t i, int64_t p) { return ta ? a[p * m + i] : a[i * k + p]; };
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    Vec16 acc[4][NV] = {};
+    for (int64_t p = 0; p < k; ++p) {
+      const Vec16* row = pb + p * NV;
+      for (int r = 0; r < 4; ++r) {
+        const float x = at(i + r, p);
+        for (int v = 0; v < NV; ++v) acc[r][v] += x * row[v];
+      }
+    }
+    for (int r = 0; r < 4; ++r) std::memcpy(c + (i + r) * n, &acc[r][0], static_cast<size_t>(n) * sizeof(float));
+  }
+  for (; i < m; ++i) {
+    Vec16 acc[NV] = {};
+    for (int64_t p = 0; p < k; ++p) {
+      const float x = at(i, p);
+      for (int v = 0; v < NV; ++v) acc[v] += x * pb[p * NV + v];
+    }
+    std::memcpy(c + i * n, &acc[0], static_cast<size_t>(n) * sizeof(float));
+  }
 }
 
 }  // namespace
@@ -31,91 +77,143 @@ extern "C" {
 void recc_rt_batch_matmul_f32(float* out, const float* a, const float* b, int64_t batch, int64_t m,
                               int64_t n, int64_t k, int32_t ta, int32_t tb, int64_t stride_a,
                               int64_t stride_b) {
-  for (int64_t l = 0; l < batch; ++l)
-    recc_rt_matmul_f32(out + l * m * n, a + l * stride_a, b + l * stride_b, m, n, k, ta, tb);
+  // Large products, or results too wide for the register kernel: Eigen's GEMM per item
+  // (itself split over the threads when big).
+  if (n > 16 * kMaxVectors || m * n * k >= 64 * 64 * 64) {
+    for (int64_t l = 0; l < batch; ++l)
+      recc_rt_matmul_f32(out + l * m * n, a + l * stride_a, b + l * stride_b, m, n, k, ta, tb);
+    return;
+  }
+  const int nv = static_cast<int>((n + 15) / 16);
+  const double flops = 2.0 * static_cast<double>(m * n * k);
+  recc::parallelFor(batch, flops * static_cast<double>(batch), [&](int, int64_t lo, int64_t hi) {
+    for (int64_t l = lo; l < hi; ++l) {
+      const float* bl = b + l * stride_b;
+      // A shared operand (stride 0) is packed once per chunk.
+      const bool pack = l == lo || stride_b != 0;
+      const float* al = a + l * stride_a;
+      float* cl = out + l * m * n;
+      switch (nv) {
+        case 1: smallProduct<1>(cl, al, bl, m, n, k, ta != 0, tb != 0, pack); break;
+        case 2: smallProduct<2>(cl, al, bl, m, n, k, ta != 0, tb != 0, pack); break;
+        case 3: smallProduct<3>(cl, al, bl, m, n, k, ta != 0, tb != 0, pack); break;
+        default: smallProduct<4>(cl, al, bl, m, n, k, ta != 0, tb != 0, pack); break;
+      }
+    }
+  });
 }
 
 void recc_rt_softmax_f32(float* out, const float* x, int64_t outer, int64_t len, int64_t inner,
                          int32_t log) {
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t j = 0; j < inner; ++j) {
+  const double work = 20.0 * static_cast<double>(outer * len * inner);
+  recc::parallelFor(outer * inner, work, [&](int, int64_t lo, int64_t hi) {
+    thread_local std::vector<float> scratch;
+    scratch.resize(static_cast<size_t>(len));
+    float* e = scratch.data();
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t o = r / inner, j = r % inner;
       const float* xs = x + o * len * inner + j;
       float* ys = out + o * len * inner + j;
       // Max-subtracted: a row of -1e9 (fully masked) becomes exp(0) = 1 everywhere: uniform.
       float mx = -INFINITY;
       for (int64_t q = 0; q < len; ++q) mx = std::max(mx, xs[q * inner]);
-      double sum = 0;
-      for (int64_t q = 0; q < len; ++q) sum += std::exp(static_cast<double>(xs[q * inner]) - mx);
-      if (log) {
-        const double shift = mx + std::log(sum);
-        for (int64_t q = 0; q < len; ++q) ys[q * inner] = static_cast<float>(xs[q * inner] - shift);
+      for (int64_t q = 0; q < len; ++q) e[q] = recc::fastExp(xs[q * inner] - mx);
+      double sum = 0;  // in order: the same bits whatever the chunking
+      for (int64_t q = 0; q < len; ++q) sum += e[q];
+      if (log) {  // x - mx first, then - log(sum): exact even for -1e9 rows
+        const auto ls = static_cast<float>(std::log(sum));
+        for (int64_t q = 0; q < len; ++q) ys[q * inner] = (xs[q * inner] - mx) - ls;
       } else {
-        for (int64_t q = 0; q < len; ++q)
-          ys[q * inner] = static_cast<float>(std::exp(static_cast<double>(xs[q * inner]) - mx) / sum);
+        const auto inv = static_cast<float>(1.0 / sum);
+        for (int64_t q = 0; q < len; ++q) ys[q * inner] = e[q] * inv;
       }
     }
+  });
 }
 
 void recc_rt_layer_norm_f32(float* out, const float* x, const float* gamma, const float* beta,
                             int64_t rows, int64_t dim, float eps) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * dim;
-    float* yr = out + r * dim;
-    double mean = 0, var = 0;
-    for (int64_t d = 0; d < dim; ++d) mean += xr[d];
-    mean /= static_cast<double>(dim);
-    for (int64_t d = 0; d < dim; ++d) var += (xr[d] - mean) * (xr[d] - mean);
-    var /= static_cast<double>(dim);
-    const double rstd = 1 / std::sqrt(var + static_cast<double>(eps));
-    for (int64_t d = 0; d < dim; ++d)
-      yr[d] = static_cast<float>((xr[d] - mean) * rstd * gamma[d] + beta[d]);
-  }
+  recc::parallelFor(rows, 8.0 * static_cast<double>(rows * dim), [&](int, int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float* xr = x + r * dim;
+      float* yr = out + r * dim;
+      double sum = 0, sq = 0;
+      for (int64_t d = 0; d < dim; ++d) sum += xr[d];
+      const double mean = sum / static_cast<double>(dim);
+      for (int64_t d = 0; d < dim; ++d) sq += (xr[d] - mean) * (xr[d] - mean);
+      const auto m = static_cast<float>(mean);
+      const auto rstd = static_cast<float>(1 / std::sqrt(sq / static_cast<double>(dim) + static_cast<double>(eps)));
+      for (int64_t d = 0; d < dim; ++d) yr[d] = (xr[d] - m) * rstd * gamma[d] + beta[d];
+    }
+  });
 }
 
 void recc_rt_batch_norm_f32(float* out, const float* x, const float* gamma, const float* beta,
                             float* running_mean, float* running_var, int64_t rows, int64_t dim,
                             float eps, float momentum) {
-  std::vector<double> mean(static_cast<size_t>(dim), 0.0), var(static_cast<size_t>(dim), 0.0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t d = 0; d < dim; ++d) mean[static_cast<size_t>(d)] += x[r * dim + d];
-  for (double& m : mean) m /= static_cast<double>(rows);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t d = 0; d < dim; ++d) {
-      double c = x[r * dim + d] - mean[static_cast<size_t>(d)];
-      var[static_cast<size_t>(d)] += c * c;
+  // Chunks own column ranges: per-column statistics (in double, over all rows) need no
+  // combining across chunks, and the result does not depend on the thread count.
+  recc::parallelFor(dim, 6.0 * static_cast<double>(rows * dim), [&](int, int64_t lo, int64_t hi) {
+    const int64_t w = hi - lo;
+    thread_local std::vector<double> mean, var;
+    thread_local std::vector<float> meanF, scale;
+    mean.assign(static_cast<size_t>(w), 0.0);
+    var.assign(static_cast<size_t>(w), 0.0);
+    meanF.resize(static_cast<size_t>(w));
+    scale.resize(static_cast<size_t>(w));
+    double* __restrict__ mu = mean.data();
+    double* __restrict__ va = var.data();
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * dim + lo;
+      for (int64_t d = 0; d < w; ++d) mu[d] += xr[d];
     }
-  std::vector<double> rstd(static_cast<size_t>(dim));
-  for (int64_t d = 0; d < dim; ++d) {
-    auto i = static_cast<size_t>(d);
-    double unbiased = rows > 1 ? var[i] / static_cast<double>(rows - 1) : var[i];
-    var[i] /= static_cast<double>(rows);
-    rstd[i] = 1 / std::sqrt(var[i] + static_cast<double>(eps));
-    // In place, like Gather's max_norm: the params hold the updated statistics after the call.
-    const double mo = momentum;
-    running_mean[d] = static_cast<float>((1 - mo) * running_mean[d] + mo * mean[i]);
-    running_var[d] = static_cast<float>((1 - mo) * running_var[d] + mo * unbiased);
-  }
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t d = 0; d < dim; ++d) {
-      auto i = static_cast<size_t>(d);
-      out[r * dim + d] = static_cast<float>((x[r * dim + d] - mean[i]) * rstd[i] * gamma[d] + beta[d]);
+    for (int64_t d = 0; d < w; ++d) mu[d] /= static_cast<double>(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * dim + lo;
+      for (int64_t d = 0; d < w; ++d) {
+        double c = xr[d] - mu[d];
+        va[d] += c * c;
+      }
     }
+    for (int64_t d = 0; d < w; ++d) {
+      const int64_t col = lo + d;
+      double unbiased = rows > 1 ? va[d] / static_cast<double>(rows - 1) : va[d];
+      double biased = va[d] / static_cast<double>(rows);
+      double rstd = 1 / std::sqrt(biased + static_cast<double>(eps));
+      // In place, like Gather's max_norm: the params hold the updated statistics after the call.
+      const double mo = momentum;
+      running_mean[col] = static_cast<float>((1 - mo) * running_mean[col] + mo * mu[d]);
+      running_var[col] = static_cast<float>((1 - mo) * running_var[col] + mo * unbiased);
+      meanF[static_cast<size_t>(d)] = static_cast<float>(mu[d]);
+      scale[static_cast<size_t>(d)] = static_cast<float>(rstd * gamma[col]);
+    }
+    const float* __restrict__ mf = meanF.data();
+    const float* __restrict__ sc = scale.data();
+    const float* __restrict__ bt = beta + lo;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* __restrict__ xr = x + r * dim + lo;
+      float* __restrict__ yr = out + r * dim + lo;
+      for (int64_t d = 0; d < w; ++d) yr[d] = (xr[d] - mf[d]) * sc[d] + bt[d];
+    }
+  });
 }
 
 void recc_rt_cross_entropy_f32(float* out, const float* logits, const int32_t* target, int64_t rows,
                                int64_t classes, int32_t ignore_index) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const int32_t t = target[r];
-    if (t == ignore_index || t < 0 || t >= classes) {
-      out[r] = 0;
-      continue;
+  recc::parallelFor(rows, 20.0 * static_cast<double>(rows * classes), [&](int, int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int32_t t = target[r];
+      if (t == ignore_index || t < 0 || t >= classes) {
+        out[r] = 0;
+        continue;
+      }
+      const float* z = logits + r * classes;
+      const float mx = *std::max_element(z, z + classes);
+      double sum = 0;
+      for (int64_t c = 0; c < classes; ++c) sum += recc::fastExp(z[c] - mx);
+      out[r] = static_cast<float>(static_cast<double>(mx - z[t]) + std::log(sum));
     }
-    const float* z = logits + r * classes;
-    float mx = *std::max_element(z, z + classes);
-    double sum = 0;
-    for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c]) - mx);
-    out[r] = static_cast<float>(mx + std::log(sum) - z[t]);
-  }
+  });
 }
 
 void recc_rt_positional_encoding_f32(float* out, int64_t length, int64_t dim) {
@@ -164,8 +262,7 @@ void recc_rt_conv1d_f32(float* out, const float* x, const float* w, const float*
   cols.resize(static_cast<size_t>(rows * depth));
   recc_rt_unfold1d_f32(cols.data(), x, n, len, cin, kernel, stride, padding, out_len);
   MutMap y(out, rows, cout);
-  if (depth == 0) y.setZero();
-  else y.noalias() = ConstMap(cols.data(), rows, depth) * ConstMap(w, depth, cout);
+  recc_rt_matmul_f32(out, cols.data(), w, rows, cout, depth, 0, 0);
   y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias, cout);
 }
 

@@ -7,10 +7,12 @@ std::vector<std::pair<std::string, void*>> kernelSymbols() {
   // Taking each address here also keeps the kernels linked into any binary that JITs.
 #define RECC_KERNEL(fn) {#fn, reinterpret_cast<void*>(&fn)}
   return {
+      RECC_KERNEL(recc_rt_parallel_for),
       RECC_KERNEL(recc_rt_matmul_f32),
       RECC_KERNEL(recc_rt_gather_f32),
       RECC_KERNEL(recc_rt_scatter_add_f32),
       RECC_KERNEL(recc_rt_update_f32),
+      RECC_KERNEL(recc_rt_sparse_update_f32),
       RECC_KERNEL(recc_rt_batch_matmul_f32),
       RECC_KERNEL(recc_rt_softmax_f32),
       RECC_KERNEL(recc_rt_layer_norm_f32),

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace recc {
 
@@ -496,6 +498,44 @@ struct Eval {
                        static_cast<int64_t>(p.size()));
   }
 
+  // The gradient sum_k scatter_add(ids_k, g_k) of the touched rows (in double, rounded once),
+  // then the optimizer step: SGD on the whole table (untouched rows see a zero gradient, as in
+  // the dense step), Adam/AdamW on each touched row alone (lazy: other rows keep p, m, v).
+  void sparseUpdate(const Node& n) {
+    auto idx = static_cast<size_t>(n.attrs.i("index"));
+    auto& p = state.values.at(idx);
+    const Dims shape = concrete(g.params.at(idx).shape, batch, n.loc);
+    const int64_t rows = shape[0], dim = shape[1];
+    std::map<int64_t, std::vector<double>> acc;
+    for (size_t k = 1; k + 1 < n.inputs.size(); k += 2) {
+      const Tensor& ids = in(n, k);
+      const Tensor& rowsGrad = in(n, k + 1);
+      for (size_t i = 0; i < ids.i.size(); ++i) {
+        checkId(n, ids.i[i], rows);
+        std::vector<double>& row = acc[ids.i[i]];
+        row.resize(static_cast<size_t>(dim), 0.0);
+        for (int64_t d = 0; d < dim; ++d) row[static_cast<size_t>(d)] += rowsGrad.f[i * static_cast<size_t>(dim) + static_cast<size_t>(d)];
+      }
+    }
+    state.m.resize(state.values.size());
+    state.v.resize(state.values.size());
+    state.m[idx].resize(p.size(), 0.0f);
+    state.v[idx].resize(p.size(), 0.0f);
+    if (state.opt.kind == 0) {
+      std::vector<float> dense(p.size(), 0.0f);
+      for (auto& [row0, row] : acc)
+        for (int64_t d = 0; d < dim; ++d) dense[static_cast<size_t>(row0 * dim + d)] = static_cast<float>(row[static_cast<size_t>(d)]);
+      recc_rt_update_f32(&state.opt, p.data(), dense.data(), nullptr, nullptr, static_cast<int64_t>(p.size()));
+      return;
+    }
+    std::vector<float> gr(static_cast<size_t>(dim));
+    for (auto& [row0, row] : acc) {
+      std::transform(row.begin(), row.end(), gr.begin(), [](double x) { return static_cast<float>(x); });
+      const auto at = static_cast<size_t>(row0 * dim);
+      recc_rt_update_f32(&state.opt, p.data() + at, gr.data(), state.m[idx].data() + at, state.v[idx].data() + at, dim);
+    }
+  }
+
   Tensor node(const Node& n) {
     const OpClass cls = opInfo(n.op).cls;
     if (n.op == OpKind::PadMask) return padMask(n, in(n, 0));
@@ -563,6 +603,7 @@ struct Eval {
       case OpKind::Gather: return gather(n);
       case OpKind::ScatterAdd: return scatterAdd(n);
       case OpKind::Update: update(n); return Tensor{};
+      case OpKind::SparseUpdate: sparseUpdate(n); return Tensor{};
       default: break;
     }
     throw DiagError(n.loc, std::string("evaluator: no reference rule for ") + opName(n.op));

@@ -236,6 +236,15 @@ std::vector<OpCase> cases() {
     t.op(OpKind::Update, {w, grad}, Attrs().set("index", int64_t{0}));
     return {grad};
   }});
+  c.push_back({"sparse_update", [](TestGraph& t) -> std::vector<ValueId> {
+    // Two (ids, rows) parts with repeated ids within and across them.
+    ValueId table = t.param({5, 3});
+    ValueId one = t.ids("item", 5, 0), two = t.ids("item", 5, 2);
+    ValueId g1 = t.op(OpKind::Reshape, {t.dense(3)}, shape({kB, 3}));
+    ValueId g2 = t.op(OpKind::Reshape, {t.dense(6)}, shape({kB, 2, 3}));
+    t.op(OpKind::SparseUpdate, {table, one, g1, two, g2}, Attrs().set("index", int64_t{0}));
+    return {g1};
+  }});
   return c;
 }
 

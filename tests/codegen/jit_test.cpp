@@ -178,7 +178,7 @@ TEST(Fusion, DropoutMaskingAndTransposeFuseIntoOneLoop) {
                      Attrs().set("value", -1.0));
   auto cg = CompiledGraph::compile(t.g, {out}, opt(0));
   EXPECT_EQ(count(cg->llvmIR(), "\nnest[0-9]*:"), 1) << cg->llvmIR();
-  EXPECT_EQ(count(cg->llvmIR(), "call void @recc_rt_"), 0);
+  EXPECT_EQ(count(cg->llvmIR(), "call void @recc_rt_(?!parallel_for)"), 0);  // no kernel, one loop
   EXPECT_TRUE(matchesReference(t, {out}, 5, 7, 8, 3));  // three steps: three masks
 }
 
@@ -269,6 +269,113 @@ TEST(Codegen, UserErrorsThrowDiagError) {
   u.g.params.push_back(p);
   ValueId tab = u.b.add(OpKind::Param, {}, Attrs().set("index", int64_t{0}));
   EXPECT_THROW(CompiledGraph::compile(u.g, {tab}), DiagError);
+}
+
+}  // namespace
+}  // namespace recc::test
+
+namespace recc::test {
+namespace {
+
+// exp and log are emitted as polynomials (so that their loops vectorise): check them against
+// libm over the whole f32 range, the subnormal results included, and at the special values.
+TEST(Codegen, PolynomialExpAndLogMatchLibm) {
+  std::vector<float> xs = {0.f, -0.f, 1.f, -1.f, 0.5f, 88.7f, 88.72f, 89.f, 1000.f, -87.3f, -88.f, -100.f, -103.9f,
+                           -104.f, -1e9f, 1e-30f, 1e-40f, 3e38f, INFINITY, -INFINITY, NAN};
+  for (int i = -1100; i <= 1000; ++i) xs.push_back(static_cast<float>(i) * 0.0917f);
+  const auto n = static_cast<int64_t>(xs.size());
+  TestGraph t;
+  ValueId x = t.dense(n);
+  ValueId e = t.op(OpKind::Exp, {x});
+  ValueId l = t.op(OpKind::Log, {t.op(OpKind::Exp, {t.op(OpKind::Mul, {x, t.b.constant(0.1, {})})})});
+  ValueId lg = t.op(OpKind::Log, {x});
+  auto cg = CompiledGraph::compile(t.g, {e, l, lg}, opt(2, 1));
+  std::vector<float> ge(xs.size()), gl(xs.size()), glg(xs.size());
+  RunArgs args;
+  args.batch = 1;
+  args.inputs = {xs.data()};
+  args.fetches = {ge.data(), gl.data(), glg.data()};
+  cg->run(args);
+  auto close = [](float got, double want) {
+    if (std::isnan(want)) return std::isnan(got);
+    if (std::isinf(want)) return got == static_cast<float>(want);
+    if (std::fabs(want) < 0x1p-126) return std::fabs(got - want) <= 0x1p-148;  // subnormal: absolute
+    return std::fabs(got - want) <= 4e-7 * std::fabs(want);
+  };
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double xi = xs[i];
+    const double want = static_cast<double>(static_cast<float>(std::exp(xi)));
+    EXPECT_TRUE(close(ge[i], want)) << "exp(" << xs[i] << ") = " << ge[i] << ", libm " << want;
+    const float inner = static_cast<float>(std::exp(static_cast<double>(xs[i] * 0.1f)));
+    EXPECT_TRUE(close(gl[i], std::log(static_cast<double>(inner))) || std::fabs(gl[i] - std::log(inner)) < 1e-6)
+        << "log(" << inner << ") = " << gl[i];
+    EXPECT_TRUE(close(glg[i], std::log(xi)) || std::fabs(glg[i] - std::log(xi)) < 1e-7)
+        << "log(" << xs[i] << ") = " << glg[i] << ", libm " << std::log(xi);
+  }
+}
+
+}  // namespace
+}  // namespace recc::test
+
+#include "runtime/kernels/Parallel.h"
+
+namespace recc::test {
+namespace {
+
+// A training step (embedding gather + sparse update, MLP, softmax, reductions over the batch)
+// run for three steps on `threads` threads with every loop and kernel split into chunks.
+std::vector<float> trainThreeSteps(const Graph& step, const std::map<std::string, int64_t>& vocab, int threads) {
+  const double grain = setMinWorkPerChunk(1e-9);
+  recc_set_threads(threads);
+  std::vector<Tensor> inputs = randomInputs(step, vocab, 8, 5);
+  ParamState st = initParams(step, 5);
+  st.opt = ReccOptimizer{2, 0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+  CodegenOptions opts;
+  opts.maxBatch = 8;
+  auto cg = CompiledGraph::compile(step, {step.loss}, opts);
+  RunArgs args;
+  args.batch = 8;
+  for (const Tensor& x : inputs)
+    args.inputs.push_back(x.dtype == DType::I32 ? static_cast<const void*>(x.i.data()) : x.f.data());
+  for (size_t p = 0; p < step.params.size(); ++p) {
+    args.params.push_back(st.values[p].data());
+    args.m.push_back(st.m[p].data());
+    args.v.push_back(st.v[p].data());
+  }
+  float loss = 0;
+  args.fetches = {&loss};
+  args.opt = &st.opt;
+  std::vector<float> out;
+  for (int s = 0; s < 3; ++s) {
+    ++st.opt.step;
+    cg->run(args);
+    out.push_back(loss);
+  }
+  for (auto& v : st.values) out.insert(out.end(), v.begin(), v.end());
+  recc_set_threads(0);
+  setMinWorkPerChunk(grain);
+  return out;
+}
+
+TEST(Threads, TrainingStepsAreReproducibleForAThreadCount) {
+  TestGraph t;
+  ValueId ids = t.ids("item", 9, 3);
+  ValueId e = t.op(OpKind::Gather, {t.param({9, 4}, "normal", 0.5), ids});               // [B,3,4]
+  ValueId h = t.op(OpKind::Reshape, {e}, Attrs().set("shape", Shape{kB, 12}));
+  h = t.op(OpKind::Relu, {t.op(OpKind::Add, {t.op(OpKind::MatMul, {h, t.param({12, 16}, "normal", 0.3)}), t.param({16})})});
+  ValueId p = t.op(OpKind::Softmax, {t.op(OpKind::MatMul, {h, t.param({16, 5}, "normal", 0.3)})}, Attrs().set("axis", int64_t{1}));
+  ValueId s = t.op(OpKind::Sum, {t.op(OpKind::Mul, {p, t.op(OpKind::Reshape, {t.dense(5)}, Attrs().set("shape", Shape{kB, 5}))})},
+                   Attrs().set("axis", int64_t{1}));
+  t.g.losses.push_back({t.op(OpKind::Mean, {s}, Attrs().set("axis", int64_t{0})), 1.0, {}});
+  bindVocabularies(t.g, t.vocab);
+  Graph step = buildTrainStep(t.g);
+  std::vector<float> one = trainThreeSteps(step, t.vocab, 1);
+  EXPECT_EQ(one, trainThreeSteps(step, t.vocab, 1)) << "1 thread must be bitwise reproducible";
+  for (int threads : {2, 3}) {
+    std::vector<float> many = trainThreeSteps(step, t.vocab, threads);
+    EXPECT_EQ(many, trainThreeSteps(step, t.vocab, threads)) << threads << " threads";
+    EXPECT_TRUE(near(many, one, "params after 3 steps", 1e-4, 1e-5)) << threads << " threads";
+  }
 }
 
 }  // namespace

@@ -183,7 +183,7 @@ TEST(Train, ResumeGivesTheSameParametersAsOneRun) {
   std::string tr = headOf(src("data/ctr_train.csv"), 3000, "resume_train.csv");
   std::string te = headOf(src("data/ctr_test.csv"), 500, "resume_test.csv");
   std::string base = "train " + src("zoo/deepfm.rec") + " --train " + tr + " --test " + te +
-                     " --batch 256 --seed 5 --quiet --set hidden=[32,16] ";
+                     " --batch 256 --seed 5 --quiet --threads 1 --set hidden=[32,16] ";
   std::string once = tmpPath("once.ckpt"), twice = tmpPath("twice.ckpt");
   ASSERT_EQ(runRecc(base + "--epochs 3 --out " + once).code, 0);
   ASSERT_EQ(runRecc(base + "--epochs 2 --out " + twice).code, 0);
@@ -195,15 +195,19 @@ TEST(Train, ResumeGivesTheSameParametersAsOneRun) {
   EXPECT_NE(done.out.find("already has 3 epochs"), std::string::npos) << done.out;
 }
 
+// Bitwise equal checkpoints for the same seed and thread count (README, "Reproducibility"):
+// partitions are static and partial results are combined in a fixed order.
 TEST(Train, SameSeedIsBitwiseReproducible) {
   std::string tr = headOf(src("data/ctr_train.csv"), 2000, "repro_train.csv");
   std::string te = headOf(src("data/ctr_test.csv"), 300, "repro_test.csv");
-  std::string base = "train " + src("zoo/wide_deep.rec") + " --train " + tr + " --test " + te +
-                     " --epochs 2 --batch 128 --seed 11 --quiet --out ";
-  std::string a = tmpPath("a.ckpt"), b = tmpPath("b.ckpt");
-  ASSERT_EQ(runRecc(base + a).code, 0);
-  ASSERT_EQ(runRecc(base + b).code, 0);
-  EXPECT_TRUE(readFile(a) == readFile(b));
+  for (const char* threads : {"1", "2"}) {
+    std::string base = "train " + src("zoo/wide_deep.rec") + " --train " + tr + " --test " + te +
+                       " --epochs 2 --batch 128 --seed 11 --quiet --threads " + threads + " --out ";
+    std::string a = tmpPath("a.ckpt"), b = tmpPath("b.ckpt");
+    ASSERT_EQ(runRecc(base + a).code, 0);
+    ASSERT_EQ(runRecc(base + b).code, 0);
+    EXPECT_TRUE(readFile(a) == readFile(b)) << threads << " thread(s)";
+  }
 }
 
 // docs/authoring.md's walkthrough files are real models: each trains (one epoch) on the

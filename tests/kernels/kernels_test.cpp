@@ -1,12 +1,14 @@
 // Tests of the Eigen runtime kernels against naive loops (matmul, gather, scatter_add).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "runtime/kernels/Kernels.h"
+#include "runtime/kernels/Parallel.h"
 
 namespace {
 
@@ -103,6 +105,121 @@ TEST(Kernels, ScatterAddZeroesThenAccumulatesRepeatedIds) {
   for (int64_t d = 0; d < dim; ++d) EXPECT_EQ(out[2 * dim + d], 0.f);  // untouched rows zeroed
 }
 
+// The sparse step equals the dense step on the scattered gradient for SGD (weight decay on
+// every row included), and for Adam/AdamW the per-row step on touched rows only (lazy).
+TEST(Kernels, SparseUpdateMatchesDenseStepsOnTouchedRows) {
+  const int64_t rows = 7, dim = 3;
+  std::vector<int32_t> ids1 = {4, 1, 4}, ids2 = {1, 6};
+  auto g1 = randomVec(ids1.size() * dim, 20), g2 = randomVec(ids2.size() * dim, 21);
+  std::vector<float> dense(rows * dim, 0.f);
+  for (size_t i = 0; i < ids1.size(); ++i)
+    for (int64_t d = 0; d < dim; ++d) dense[ids1[i] * dim + d] += g1[i * dim + d];
+  for (size_t i = 0; i < ids2.size(); ++i)
+    for (int64_t d = 0; d < dim; ++d) dense[ids2[i] * dim + d] += g2[i * dim + d];
+  const int32_t* ids[] = {ids1.data(), ids2.data()};
+  const float* grads[] = {g1.data(), g2.data()};
+  const int64_t counts[] = {3, 2};
+  for (int kind = 0; kind < 3; ++kind) {
+    ReccOptimizer opt{kind, 0.1f, 0.9f, 0.999f, 1e-8f, 0.05f, 3};
+    auto p = randomVec(rows * dim, 22), m = randomVec(rows * dim, 23), v = randomVec(rows * dim, 24);
+    for (float& x : v) x = x * x;
+    auto pd = p, md = m, vd = v;
+    recc_rt_sparse_update_f32(&opt, p.data(), m.data(), v.data(), rows, dim, 2, ids, grads, counts);
+    if (kind == 0) {
+      recc_rt_update_f32(&opt, pd.data(), dense.data(), nullptr, nullptr, rows * dim);
+    } else {
+      for (int64_t r : {1, 4, 6})
+        recc_rt_update_f32(&opt, pd.data() + r * dim, dense.data() + r * dim, md.data() + r * dim, vd.data() + r * dim, dim);
+    }
+    for (size_t i = 0; i < p.size(); ++i) {
+      EXPECT_NEAR(p[i], pd[i], 1e-6) << "kind " << kind << " at " << i;
+      EXPECT_EQ(m[i], md[i]) << "kind " << kind << " at " << i;  // untouched rows: moments kept
+      EXPECT_EQ(v[i], vd[i]) << "kind " << kind << " at " << i;
+    }
+  }
+}
+
+// Runs `compute` (which writes its results into a fresh vector) on 1 thread, then twice on
+// `threads` threads with every region split (tiny grain): the parallel results match the serial
+// ones, and repeat bit for bit.
+template <class F>
+void expectThreadInvariant(const char* what, F compute, int threads = 2, double tol = 1e-5) {
+  const double grain = recc::setMinWorkPerChunk(1e-9);
+  recc_set_threads(1);
+  std::vector<float> serial = compute();
+  std::vector<float> serialAgain = compute();
+  recc_set_threads(threads);
+  std::vector<float> parallel = compute();
+  std::vector<float> parallelAgain = compute();
+  recc_set_threads(0);
+  recc::setMinWorkPerChunk(grain);
+  EXPECT_EQ(serial, serialAgain) << what << ": 1 thread is not reproducible";
+  EXPECT_EQ(parallel, parallelAgain) << what << ": " << threads << " threads are not reproducible";
+  ASSERT_EQ(parallel.size(), serial.size()) << what;
+  for (size_t i = 0; i < serial.size(); ++i)
+    ASSERT_NEAR(parallel[i], serial[i], tol * (1 + std::fabs(serial[i]))) << what << " at " << i;
+}
+
+TEST(Threads, EveryKernelIsDeterministicAndMatchesOneThread) {
+  for (int threads : {2, 3}) {
+    for (auto [m, n, k] : {std::array<int64_t, 3>{37, 5, 9}, {3, 41, 7}, {4, 3, 97}})
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+          expectThreadInvariant("matmul", [&, m = m, n = n, k = k] {
+            auto a = randomVec(m * k, 30), b = randomVec(k * n, 31);
+            std::vector<float> c(m * n);
+            recc_rt_matmul_f32(c.data(), a.data(), b.data(), m, n, k, ta, tb);
+            return c;
+          }, threads);
+    expectThreadInvariant("batch_matmul", [] {
+      auto a = randomVec(9 * 5 * 4, 32), b = randomVec(9 * 4 * 21, 33);
+      std::vector<float> c(9 * 5 * 21);
+      recc_rt_batch_matmul_f32(c.data(), a.data(), b.data(), 9, 5, 21, 4, 0, 0, 20, 84);
+      return c;
+    }, threads);
+    expectThreadInvariant("softmax and layer_norm", [] {
+      auto x = randomVec(11 * 6, 34), g = randomVec(6, 35), bt = randomVec(6, 36);
+      std::vector<float> y(x.size()), z(x.size());
+      recc_rt_softmax_f32(y.data(), x.data(), 11, 6, 1, 0);
+      recc_rt_layer_norm_f32(z.data(), x.data(), g.data(), bt.data(), 11, 6, 1e-5f);
+      y.insert(y.end(), z.begin(), z.end());
+      return y;
+    }, threads);
+    expectThreadInvariant("batch_norm", [] {
+      auto x = randomVec(13 * 7, 37), g = randomVec(7, 38), bt = randomVec(7, 39);
+      std::vector<float> rm(7, 0.f), rv(7, 1.f), y(x.size());
+      recc_rt_batch_norm_f32(y.data(), x.data(), g.data(), bt.data(), rm.data(), rv.data(), 13, 7, 1e-5f, 0.1f);
+      y.insert(y.end(), rm.begin(), rm.end());
+      y.insert(y.end(), rv.begin(), rv.end());
+      return y;
+    }, threads);
+    expectThreadInvariant("gather and scatter_add", [] {
+      auto table = randomVec(8 * 5, 40), g = randomVec(12 * 5, 41);
+      std::vector<int32_t> ids = {3, 1, 3, 7, 0, 0, 2, 3, 5, 6, 1, 3};
+      std::vector<float> out(12 * 5), grad(8 * 5);
+      recc_rt_gather_f32(out.data(), table.data(), ids.data(), 12, 5, 8, 0.f);
+      recc_rt_scatter_add_f32(grad.data(), ids.data(), g.data(), 12, 5, 8);
+      out.insert(out.end(), grad.begin(), grad.end());
+      return out;
+    }, threads);
+    for (int kind = 0; kind < 3; ++kind)
+      expectThreadInvariant("update and sparse_update", [&] {
+        ReccOptimizer opt{kind, 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 2};
+        auto p = randomVec(40, 42), g = randomVec(40, 43), mm = randomVec(40, 44), v = randomVec(40, 45);
+        for (float& x : v) x = x * x;
+        recc_rt_update_f32(&opt, p.data(), g.data(), mm.data(), v.data(), 40);
+        std::vector<int32_t> ids = {3, 1, 3, 7, 0, 2};
+        const int32_t* idp[] = {ids.data()};
+        const float* gp[] = {g.data()};
+        const int64_t counts[] = {6};
+        recc_rt_sparse_update_f32(&opt, p.data(), mm.data(), v.data(), 8, 5, 1, idp, gp, counts);
+        p.insert(p.end(), mm.begin(), mm.end());
+        p.insert(p.end(), v.begin(), v.end());
+        return p;
+      }, threads);
+  }
+}
+
 TEST(Kernels, SymbolTableListsEveryKernel) {
   std::set<std::string> names;
   for (auto& [name, addr] : recc::kernelSymbols()) {
@@ -114,7 +231,7 @@ TEST(Kernels, SymbolTableListsEveryKernel) {
                            "recc_rt_update_f32", "recc_rt_batch_matmul_f32", "recc_rt_softmax_f32",
                            "recc_rt_layer_norm_f32", "recc_rt_batch_norm_f32", "recc_rt_cross_entropy_f32",
                            "recc_rt_positional_encoding_f32", "recc_rt_conv1d_f32", "recc_rt_unfold1d_f32",
-                           "recc_rt_fold1d_f32"})
+                           "recc_rt_fold1d_f32", "recc_rt_sparse_update_f32", "recc_rt_parallel_for"})
     EXPECT_TRUE(names.count(want)) << want;
 }
 
@@ -128,6 +245,30 @@ TEST(Kernels, BatchMatmulSharesAStrideZeroOperand) {
     auto want = naiveMatmul(al, w, m, n, k, false, false);
     for (int64_t i = 0; i < m * n; ++i) EXPECT_NEAR(out[l * m * n + i], want[i], 1e-4) << l << "," << i;
   }
+}
+
+TEST(Kernels, BatchMatmulSmallAndLargeProductsMatchNaiveLoops) {
+  // The register kernel (results up to 64 wide, any M), its tail columns and rows, a shared
+  // operand, and the wide fallback to Eigen; all four transposes.
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (int64_t n : {3, 16, 21, 40, 64, 70})
+        for (int64_t m : {1, 5, 21})
+          for (int shared = 0; shared < 2; ++shared) {
+            const int64_t batch = 3, k = 7;
+            auto a = randomVec(batch * m * k, 12), b = randomVec(batch * k * n, 13);
+            std::vector<float> out(batch * m * n, 7.f);
+            const int64_t sb = shared ? 0 : k * n;
+            recc_rt_batch_matmul_f32(out.data(), a.data(), b.data(), batch, m, n, k, ta, tb, m * k, sb);
+            for (int64_t l = 0; l < batch; ++l) {
+              std::vector<float> al(a.begin() + l * m * k, a.begin() + (l + 1) * m * k);
+              std::vector<float> bl(b.begin() + l * sb, b.begin() + l * sb + k * n);
+              auto want = naiveMatmul(al, bl, m, n, k, ta, tb);
+              for (int64_t i = 0; i < m * n; ++i)
+                ASSERT_NEAR(out[l * m * n + i], want[i], 1e-4)
+                    << "ta " << ta << " tb " << tb << " m " << m << " n " << n << " item " << l << " at " << i;
+            }
+          }
 }
 
 TEST(Kernels, SoftmaxOfAFullyMaskedRowIsUniform) {

@@ -3,6 +3,7 @@
 
 #include "GradCheck.h"
 #include "compiler/ir/Verifier.h"
+#include "compiler/passes/Algebra.h"
 
 using namespace recc;
 using recc::testing::GradCheck;
@@ -183,6 +184,108 @@ TEST(TrainStep, OneUpdatePerParamWithAGradient) {
   for (size_t p : {size_t{0}, size_t{2}})
     EXPECT_NEAR(st.values[p][0], s0.values[p][0] - 0.5f * rd[static_cast<size_t>(d.grads[p])].f[0], 1e-6);
   EXPECT_EQ(st.values[1], s0.values[1]);
+}
+
+// A table read only by gathers (here twice: a scatter_add sum) gets a SparseUpdate of the
+// scattered rows; a table also read densely, and every other param, a dense Update.
+TEST(TrainStep, TablesReadOnlyByGathersGetSparseUpdates) {
+  Graph g;
+  GraphBuilder b(g);
+  g.inputs.push_back({"a", "a", "item", InputKind::Id, 0, {}});
+  g.inputs.push_back({"h", "h", "item", InputKind::Ids, 3, {}});
+  g.params.push_back({"emb", {10, 4}, "normal", 0.1, true, {}});
+  g.params.push_back({"tied", {10, 4}, "normal", 0.1, true, {}});
+  ValueId a = b.add(OpKind::Input, {}, Attrs().set("index", int64_t(0)));
+  ValueId h = b.add(OpKind::Input, {}, Attrs().set("index", int64_t(1)));
+  ValueId emb = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+  ValueId tied = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(1)));
+  ValueId ea = b.add(OpKind::Gather, {emb, a}, Attrs().set("max_norm", 0.0));
+  ValueId eh = b.add(OpKind::Sum, {b.add(OpKind::Gather, {emb, h}, Attrs().set("max_norm", 0.0))},
+                     Attrs().set("axis", int64_t(1)));
+  ValueId ta = b.add(OpKind::Gather, {tied, a}, Attrs().set("max_norm", 0.0));
+  ValueId dense = b.add(OpKind::MatMul, {ta, tied}, Attrs().set("ta", int64_t(0)).set("tb", int64_t(1)));  // [B,10]
+  ValueId s = b.add(OpKind::Add, {sumAll(b, b.add(OpKind::Mul, {ea, eh})), sumAll(b, dense)});
+  g.losses.push_back({s, 1.0, {}});
+  Graph t = buildTrainStep(g);
+  int sparse = 0, updates = 0, scatters = 0;
+  for (const Node& n : t.nodes) {
+    scatters += n.op == OpKind::ScatterAdd;
+    if (n.op == OpKind::SparseUpdate) {
+      ++sparse;
+      EXPECT_EQ(n.attrs.i("index"), 0);
+      ASSERT_EQ(n.inputs.size(), 5u);  // the table, then two (ids, rows) pairs
+      EXPECT_EQ(t.at(n.inputs[0]).op, OpKind::Param);
+      for (size_t k : {size_t{1}, size_t{3}}) EXPECT_EQ(t.at(n.inputs[k]).op, OpKind::Input);
+    }
+    if (n.op == OpKind::Update) {
+      ++updates;
+      EXPECT_EQ(n.attrs.i("index"), 1);
+    }
+  }
+  EXPECT_EQ(sparse, 1);
+  EXPECT_EQ(updates, 1);
+  EXPECT_EQ(scatters, 1) << "only the tied table's dense gradient is built";
+}
+
+// DIN's attention input: matmul(concat([h, t, h - t, h * t]), W) with t a broadcast row.
+ValueId dinConcatMatmul(GradCheck& c) {
+  ValueId h = c.batched({4, 3});
+  ValueId t = c.b.add(OpKind::Reshape, {c.batched({3})}, Attrs().set("shape", Shape{kB, 1, 3}));
+  ValueId tb = c.b.add(OpKind::BroadcastTo, {t}, Attrs().set("shape", Shape{kB, 4, 3}));
+  ValueId cat = c.b.add(OpKind::Concat, {h, tb, c.b.add(OpKind::Sub, {h, tb}), c.b.add(OpKind::Mul, {h, tb})},
+                        Attrs().set("axis", int64_t(2)));
+  ValueId y = c.b.add(OpKind::MatMul, {cat, c.param({12, 5})}, Attrs().set("ta", int64_t(0)).set("tb", int64_t(0)));
+  c.g.named.push_back({"y", y, {}});
+  return y;
+}
+
+TEST(Algebra, ConcatMatmulIsFactoredPerDistinctOperand) {
+  GradCheck c;
+  ValueId y = dinConcatMatmul(c);
+  Graph f = c.g;
+  ASSERT_EQ(factorConcatMatmuls(f), 1);
+  verify(f);
+  ValueId fy = f.named.back().value;
+  EXPECT_EQ(f.at(fy).shape, c.g.at(y).shape);
+  int products = 0, perRow = 0;
+  for (const Node& n : f.nodes) {
+    if (n.op != OpKind::MatMul) continue;
+    ++products;
+    EXPECT_NE(f.at(n.inputs[0]).op, OpKind::Concat);
+    if (f.at(n.inputs[0]).shape == Shape{kB, 1, 3}) ++perRow;  // t times its weights, once per row
+  }
+  EXPECT_EQ(products, 3);  // h, t and h * t
+  EXPECT_EQ(perRow, 1);
+  // The same values.
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<Tensor> in;
+  for (const InputDecl& d : c.g.inputs) {
+    Tensor x = Tensor::zerosF32(d.length ? std::vector<int64_t>{c.batch, d.length} : std::vector<int64_t>{c.batch});
+    for (float& v : x.f) v = u(rng);
+    in.push_back(x);
+  }
+  ParamState s = c.randomState(), s2 = s;
+  std::vector<float> want = evaluate(c.g, c.batch, in, s)[static_cast<size_t>(y)].f;
+  std::vector<float> got = evaluate(f, c.batch, in, s2)[static_cast<size_t>(fy)].f;
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+}
+
+TEST(Algebra, FactoredConcatMatmulGradientsMatchFiniteDifferences) {
+  GradCheck c;
+  dinConcatMatmul(c);
+  ASSERT_EQ(factorConcatMatmuls(c.g), 1);
+  c.check(c.g.named.back().value);
+}
+
+TEST(Algebra, ConcatsOfDistinctOperandsAreLeftAlone) {
+  GradCheck c;
+  ValueId cat = c.b.add(OpKind::Concat, {c.batched({3}), c.batched({2})}, Attrs().set("axis", int64_t(1)));
+  c.b.add(OpKind::MatMul, {cat, c.param({5, 2})}, Attrs().set("ta", int64_t(0)).set("tb", int64_t(0)));
+  const size_t before = c.g.nodes.size();
+  EXPECT_EQ(factorConcatMatmuls(c.g), 0);  // no fewer multiplications: kept as one product
+  EXPECT_EQ(c.g.nodes.size(), before);
 }
 
 TEST(Inference, DropsLossAndLabelsButKeepsInputDeclarations) {

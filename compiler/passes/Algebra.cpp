@@ -1,0 +1,139 @@
+// factorConcatMatmuls: matmul over a concat of linear combinations, factored per distinct operand.
+#include "compiler/passes/Algebra.h"
+
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace recc {
+
+namespace {
+
+struct Term {
+  ValueId atom;
+  int sign;
+};
+
+/// part = sum of sign * atom through Add / Sub / Neg nodes of the part's own shape (no
+/// broadcasting inside), a few levels deep.
+void decompose(const Graph& g, ValueId v, int sign, int depth, std::vector<Term>& out) {
+  const Node& n = g.at(v);
+  auto sameShape = [&](ValueId x) { return g.at(x).shape == n.shape; };
+  if (depth < 4 && n.inputs.size() == 2 && (n.op == OpKind::Add || n.op == OpKind::Sub) && sameShape(n.inputs[0]) &&
+      sameShape(n.inputs[1])) {
+    decompose(g, n.inputs[0], sign, depth + 1, out);
+    decompose(g, n.inputs[1], n.op == OpKind::Sub ? -sign : sign, depth + 1, out);
+    return;
+  }
+  if (depth < 4 && n.op == OpKind::Neg) {
+    decompose(g, n.inputs[0], -sign, depth + 1, out);
+    return;
+  }
+  out.push_back({v, sign});
+}
+
+/// The operand an atom can be multiplied in before broadcasting: x for broadcast_to(x) (or a
+/// reshape of it) when only leading dimensions are broadcast; else the atom itself.
+ValueId unbroadcast(const Graph& g, ValueId atom) {
+  const Node& n = g.at(atom);
+  if (n.op != OpKind::BroadcastTo) return atom;
+  const Shape& x = g.at(n.inputs[0]).shape;
+  if (x.size() != n.shape.size() || x.back() != n.shape.back()) return atom;
+  return n.inputs[0];
+}
+
+int64_t count(const Shape& s) { return numElements(s, 1024); }
+
+}  // namespace
+
+int factorConcatMatmuls(Graph& forward) {
+  Graph g = forward;
+  g.nodes.clear();
+  GraphBuilder b(g);
+  std::vector<ValueId> id(forward.nodes.size(), -1);
+  int rewritten = 0;
+  for (size_t i = 0; i < forward.nodes.size(); ++i) {
+    Node n = forward.nodes[i];
+    for (ValueId& in : n.inputs) in = id[static_cast<size_t>(in)];
+    auto copy = [&] {
+      g.nodes.push_back(n);
+      id[i] = static_cast<ValueId>(g.nodes.size() - 1);
+    };
+    if (n.op != OpKind::MatMul || n.attrs.i("ta") != 0 || n.attrs.i("tb") != 0) {
+      copy();
+      continue;
+    }
+    const Node& cat = g.at(n.inputs[0]);
+    const Shape w = g.at(n.inputs[1]).shape;
+    if (cat.op != OpKind::Concat || w.size() != 2 || cat.shape.size() < 2 ||
+        cat.attrs.i("axis") != static_cast<int64_t>(cat.shape.size()) - 1) {
+      copy();
+      continue;
+    }
+    // Row blocks of W per part, and the signed atoms of each part.
+    std::vector<std::pair<int64_t, int64_t>> rows;
+    std::map<ValueId, std::vector<std::pair<size_t, int>>> uses;  // atom -> (part, sign)
+    std::vector<ValueId> order;                                   // atoms in first-use order
+    int64_t begin = 0;
+    for (size_t k = 0; k < cat.inputs.size(); ++k) {
+      const int64_t width = g.at(cat.inputs[k]).shape.back().n;
+      rows.push_back({begin, begin + width});
+      begin += width;
+      std::vector<Term> terms;
+      decompose(g, cat.inputs[k], 1, 0, terms);
+      for (const Term& t : terms) {
+        if (!uses.count(t.atom)) order.push_back(t.atom);
+        uses[t.atom].push_back({k, t.sign});
+      }
+    }
+    // Multiplications before and after: a product costs its left operand's elements times N.
+    int64_t before = count(cat.shape), after = 0;
+    for (ValueId a : order) after += count(g.at(unbroadcast(g, a)).shape);
+    if (after >= before) {
+      copy();
+      continue;
+    }
+    const Loc loc = n.loc;
+    const std::string name = n.name;
+    const ValueId weight = n.inputs[1];
+    auto slice = [&](size_t k) {
+      return b.add(OpKind::Slice, {weight},
+                   Attrs().set("axis", int64_t{0}).set("begin", rows[k].first).set("end", rows[k].second), loc);
+    };
+    // Full-shape products first, so that every partial sum has the result's shape.
+    std::vector<ValueId> full, narrow;
+    for (ValueId a : order) {
+      ValueId wa = -1;
+      for (auto [k, sign] : uses[a]) {
+        ValueId s = slice(k);
+        if (wa < 0) wa = sign > 0 ? s : b.add(OpKind::Neg, {s}, {}, loc);
+        else wa = b.add(sign > 0 ? OpKind::Add : OpKind::Sub, {wa, s}, {}, loc);
+      }
+      ValueId x = unbroadcast(g, a);
+      ValueId y = b.add(OpKind::MatMul, {x, wa}, Attrs().set("ta", int64_t{0}).set("tb", int64_t{0}), loc);
+      (x == a ? full : narrow).push_back(y);
+    }
+    full.insert(full.end(), narrow.begin(), narrow.end());
+    ValueId sum = full[0];
+    for (size_t k = 1; k < full.size(); ++k) sum = b.add(OpKind::Add, {sum, full[k]}, {}, loc);
+    if (g.at(sum).shape != n.shape)  // every part was a broadcast: restore the full shape
+      sum = b.add(OpKind::BroadcastTo, {sum}, Attrs().set("shape", n.shape), loc);
+    g.at(sum).name = name;
+    id[i] = sum;
+    ++rewritten;
+  }
+  if (!rewritten) return 0;
+  auto remap = [&](auto& list) {
+    for (auto& item : list) item.value = id[static_cast<size_t>(item.value)];
+  };
+  remap(g.outputs);
+  remap(g.named);
+  remap(g.losses);
+  if (g.loss >= 0) g.loss = id[static_cast<size_t>(g.loss)];
+  for (ValueId& gr : g.grads)
+    if (gr >= 0) gr = id[static_cast<size_t>(gr)];
+  forward = std::move(g);
+  return rewritten;
+}
+
+}  // namespace recc

@@ -1,0 +1,219 @@
+// The thread pool behind parallelFor and recc_rt_parallel_for: persistent workers that spin
+// briefly for the next region (a training step issues hundreds of short ones), then sleep.
+#include "runtime/kernels/Parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "runtime/kernels/Kernels.h"
+
+namespace recc {
+
+namespace {
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Below this much work (about one unit per flop) a region runs on the calling thread: waking
+// another core and waiting for it costs a few microseconds.
+std::atomic<double> minWorkPerChunk{24000};
+constexpr int kChunksPerThread = 1;
+// Idle workers poll for the next region this long (a step's regions follow each other within
+// microseconds), then sleep. Polling, and the caller's wait for chunks that workers are
+// running, yield the core after a few pauses: on a virtual machine a vCPU that spins on PAUSE
+// is descheduled by the hypervisor, and on a busy machine the thread waited for may need the core.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+// A region's chunks are claimed by whichever thread gets there first (the caller included), from
+// a ticket that packs (generation, next chunk, chunk count) into one atomic word: on a busy
+// machine a worker that is not scheduled never holds the caller up, it just computes nothing.
+// Which thread computes a chunk never changes what the chunk computes, so results stay fixed.
+class Pool {
+ public:
+  explicit Pool(int threads) : threads_(threads) {
+    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this] { work(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_.store(true);
+    }
+    wake_.notify_all();
+    for (std::thread& w : workers_) w.join();
+  }
+  int threads() const { return threads_; }
+
+  void run(int64_t n, int chunks, ChunkFn fn, void* ctx) {
+    fn_ = fn;
+    ctx_ = ctx;
+    n_ = n;
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t gen = (ticket_.load(std::memory_order_relaxed) >> 32) + 1;
+    // Sequentially consistent with the sleepers count: a worker going to sleep either sees the
+    // new ticket or is seen as a sleeper and woken.
+    ticket_.store(gen << 32 | static_cast<uint64_t>(chunks));
+    if (sleepers_.load() > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      wake_.notify_all();
+    }
+    claimAll();
+    // Chunks claimed by workers may still be running: wait for them.
+    for (int i = 0; done_.load(std::memory_order_acquire) != chunks; ++i) {
+      if (i < 64) cpuRelax();
+      else std::this_thread::yield();
+    }
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  /// Claims and runs chunks of the current region until none is left; true if it ran any.
+  bool claimAll() {
+    bool ran = false;
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto chunks = static_cast<int>(t & 0xffff);
+      const auto next = static_cast<int>((t >> 16) & 0xffff);
+      if (next >= chunks) return ran;
+      if (!ticket_.compare_exchange_weak(t, t + (1u << 16), std::memory_order_acq_rel, std::memory_order_acquire))
+        continue;
+      fn_(ctx_, next, chunkBegin(n_, chunks, next), chunkBegin(n_, chunks, next + 1));
+      done_.fetch_add(1, std::memory_order_release);
+      ran = true;
+      t = ticket_.load(std::memory_order_acquire);
+    }
+  }
+
+  bool hasWork() const {
+    uint64_t t = ticket_.load();
+    return ((t >> 16) & 0xffff) < (t & 0xffff);
+  }
+
+  void work() {
+    inWorker() = true;
+    while (!stop_.load(std::memory_order_acquire)) {
+      if (claimAll()) continue;
+      const auto start = Clock::now();
+      for (int i = 0; !hasWork() && !stop_.load(std::memory_order_acquire) && Clock::now() - start < kSpin; ++i) {
+        if (i < 64) cpuRelax();
+        else std::this_thread::yield();
+      }
+      if (hasWork()) continue;
+      std::unique_lock<std::mutex> lock(mu_);
+      sleepers_.fetch_add(1);
+      // Re-checked under the lock: run() notifies under it after publishing the ticket.
+      wake_.wait(lock, [&] { return hasWork() || stop_.load(std::memory_order_acquire); });
+      sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+ public:
+  static bool& inWorker() {
+    thread_local bool flag = false;
+    return flag;
+  }
+
+ private:
+  const int threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::atomic<uint64_t> ticket_{0};  // generation << 32 | next chunk << 16 | chunks
+  std::atomic<int> done_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  // The current region: written before its ticket is published (release), stable until all of
+  // its chunks are done.
+  ChunkFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_ = 0;
+};
+
+int defaultThreads() {
+  if (const char* env = std::getenv("RECC_THREADS"); env && std::atoi(env) > 0) return std::min(std::atoi(env), 64);
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(std::min(hw, 64u));
+}
+
+std::atomic<int> requested{0};  // 0 = default
+std::mutex poolMu;              // one region at a time; guards the pool's (re)creation
+std::unique_ptr<Pool> pool;
+
+}  // namespace
+
+int threadCount() {
+  int r = requested.load(std::memory_order_relaxed);
+  return r > 0 ? r : defaultThreads();
+}
+
+double setMinWorkPerChunk(double work) { return minWorkPerChunk.exchange(work > 0 ? work : 1e-9); }
+
+int chunksFor(int64_t n, double work) {
+  // Several chunks per thread: a thread that starts late (woken from sleep, or preempted on a
+  // busy machine) then costs the others at most a small chunk of waiting. Depends only on n,
+  // the work and the thread count (never on timing or nesting), so the partition is fixed.
+  const int t = threadCount();
+  if (t <= 1 || n <= 1) return 1;
+  auto byWork = static_cast<int64_t>(work / minWorkPerChunk.load(std::memory_order_relaxed));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({int64_t{kChunksPerThread} * t, n, byWork})));
+}
+
+void parallelChunks(int64_t n, int chunks, ChunkFn fn, void* ctx) {
+  chunks = static_cast<int>(std::min<int64_t>(chunks, n));
+  std::unique_lock<std::mutex> lock(poolMu, std::try_to_lock);
+  // Serial when nested, when another thread holds the pool, or for a single chunk: the same
+  // chunks in order, so the result does not depend on which of these happened.
+  if (chunks <= 1 || Pool::inWorker() || !lock.owns_lock()) {
+    for (int c = 0; c < chunks; ++c) fn(ctx, c, chunkBegin(n, chunks, c), chunkBegin(n, chunks, c + 1));
+    return;
+  }
+  const int t = threadCount();
+  if (!pool || pool->threads() != t) {
+    pool.reset();
+    pool = std::make_unique<Pool>(t);
+  }
+  pool->run(n, chunks, fn, ctx);
+}
+
+}  // namespace recc
+
+extern "C" {
+
+void recc_set_threads(int n) { recc::requested.store(n > 0 ? n : 0, std::memory_order_relaxed); }
+
+int recc_get_threads(void) { return recc::threadCount(); }
+
+void recc_rt_parallel_for(ReccLoopFn fn, int64_t batch, void** slots, uint8_t* arena, const int64_t* desc,
+                          int64_t n, int64_t work) {
+  struct Ctx {
+    ReccLoopFn fn;
+    int64_t batch;
+    void** slots;
+    uint8_t* arena;
+    const int64_t* desc;
+  } ctx{fn, batch, slots, arena, desc};
+  int chunks = recc::chunksFor(n, static_cast<double>(work));
+  if (chunks <= 1) {
+    if (n > 0) fn(batch, slots, arena, desc, 0, n);
+    return;
+  }
+  recc::parallelChunks(
+      n, chunks,
+      [](void* p, int, int64_t lo, int64_t hi) {
+        auto* c = static_cast<Ctx*>(p);
+        c->fn(c->batch, c->slots, c->arena, c->desc, lo, hi);
+      },
+      &ctx);
+}
+
+}  // extern "C"
