@@ -1,5 +1,6 @@
 // factorConcatMatmuls: matmul over a concat of linear combinations, factored per distinct operand.
 #include "compiler/passes/Algebra.h"
+#include "compiler/passes/Autodiff.h"
 
 #include <map>
 #include <utility>
@@ -123,15 +124,7 @@ int factorConcatMatmuls(Graph& forward) {
     ++rewritten;
   }
   if (!rewritten) return 0;
-  auto remap = [&](auto& list) {
-    for (auto& item : list) item.value = id[static_cast<size_t>(item.value)];
-  };
-  remap(g.outputs);
-  remap(g.named);
-  remap(g.losses);
-  if (g.loss >= 0) g.loss = id[static_cast<size_t>(g.loss)];
-  for (ValueId& gr : g.grads)
-    if (gr >= 0) gr = id[static_cast<size_t>(gr)];
+  renumberValues(g, id);
   forward = std::move(g);
   return rewritten;
 }

@@ -156,15 +156,7 @@ Graph toInferenceMode(const Graph& forward) {
     g.nodes.push_back(std::move(n));
     id[i] = static_cast<ValueId>(g.nodes.size() - 1);
   }
-  auto remap = [&](auto& list) {
-    for (auto& item : list) item.value = id[static_cast<size_t>(item.value)];
-  };
-  remap(g.outputs);
-  remap(g.named);
-  remap(g.losses);
-  if (g.loss >= 0) g.loss = id[static_cast<size_t>(g.loss)];
-  for (ValueId& gr : g.grads)
-    if (gr >= 0) gr = id[static_cast<size_t>(gr)];
+  renumberValues(g, id);
   return g;
 }
 

@@ -30,4 +30,8 @@ Graph toInferenceMode(const Graph& forward);
 /// (outputs, losses, loss, grads, named values that survive). `roots` are updated in place.
 void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots);
 
+/// After a pass rebuilt g.nodes, points outputs, named values, losses, the loss and the
+/// gradients at the new ids (newId[old]); entries whose new id is -1 are dropped.
+void renumberValues(Graph& g, const std::vector<ValueId>& newId);
+
 }  // namespace recc

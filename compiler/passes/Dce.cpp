@@ -3,6 +3,23 @@
 
 namespace recc {
 
+void renumberValues(Graph& g, const std::vector<ValueId>& newId) {
+  auto remap = [&](ValueId v) { return v < 0 ? ValueId(-1) : newId[static_cast<size_t>(v)]; };
+  // Entries whose value died disappear (e.g. losses in an inference graph).
+  auto remapList = [&](auto& list) {
+    auto out = list;
+    out.clear();
+    for (auto item : list)
+      if ((item.value = remap(item.value)) >= 0) out.push_back(item);
+    list = std::move(out);
+  };
+  remapList(g.outputs);
+  remapList(g.named);
+  remapList(g.losses);
+  g.loss = remap(g.loss);
+  for (ValueId& gr : g.grads) gr = remap(gr);
+}
+
 void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots) {
   const size_t n = g.nodes.size();
   std::vector<bool> live(n, false);
@@ -26,21 +43,8 @@ void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots) {
   }
   g.nodes = std::move(kept);
 
-  auto remap = [&](ValueId v) { return v < 0 ? ValueId(-1) : newId[static_cast<size_t>(v)]; };
-  // Entries whose value died disappear (e.g. losses in an inference graph).
-  auto remapList = [&](auto& list) {
-    auto out = list;
-    out.clear();
-    for (auto item : list)
-      if ((item.value = remap(item.value)) >= 0) out.push_back(item);
-    list = std::move(out);
-  };
-  remapList(g.outputs);
-  remapList(g.named);
-  remapList(g.losses);
-  g.loss = remap(g.loss);
-  for (ValueId& gr : g.grads) gr = remap(gr);
-  for (ValueId& r : roots) r = remap(r);
+  renumberValues(g, newId);
+  for (ValueId& r : roots) r = r < 0 ? ValueId(-1) : newId[static_cast<size_t>(r)];
 }
 
 }  // namespace recc
