@@ -19,6 +19,7 @@
 #include "compiler/ir/Printer.h"
 #include "compiler/passes/Autodiff.h"
 #include "runtime/kernels/Kernels.h"
+#include "tools/driver/MemoryLimit.h"
 #include "tools/driver/Trainer.h"
 
 using namespace recc;
@@ -193,10 +194,19 @@ int cmdCompile(const Args& a) {
     return 0;
   }
   CodegenOptions co;
-  if (a.has("batch")) co.maxBatch = std::stoll(a.get("batch"));
-  auto cs = CompiledGraph::compile(step, {step.loss}, co);
+  if (a.has("batch")) {
+    const std::string v = a.get("batch");
+    char* end = nullptr;
+    long long n = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < 1) throw UsageError("--batch: '" + v + "' is not a positive batch size");
+    co.maxBatch = n;
+  }
   std::vector<ValueId> outs;
   for (const NamedValue& v : inf.outputs) outs.push_back(v.value);
+  // The arenas are allocated by compile(): refuse a model that cannot fit before that.
+  checkModelFitsMemory(g, 0, {planArena("training step", step, {step.loss}, co.maxBatch),
+                              planArena("inference", inf, outs, co.maxBatch)});
+  auto cs = CompiledGraph::compile(step, {step.loss}, co);
   auto ci = CompiledGraph::compile(inf, outs, co);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (emit == "llvm") {

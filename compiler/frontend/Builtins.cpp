@@ -104,7 +104,8 @@ Value reshape(Builder& b, CallSite& c) {
     for (const Dim& d : b.shape(x))
       if (d.isStatic()) total *= d.n;
     for (const Dim& d : t)
-      if (d.isStatic() && d.n != -1) known *= d.n;
+      if (d.isStatic() && d.n != -1 && __builtin_mul_overflow(known, d.n, &known))
+        throw DiagError(c.argLocs[1], "reshape: dimension overflows: the given dimensions multiply to more than 2^63");
     t[static_cast<size_t>(infer)] = Dim(known ? total / known : 0);
   }
   return V::tensor(b.reshape(x.t, t, c.loc), x.vocab);
@@ -412,7 +413,7 @@ Value conv1d(Builder& b, CallSite& c) {
     throw DiagError(c.loc, "conv1d: expects x of shape [B, T, C_in], got " + shapeStr(s));
   int64_t cout = b.intArg(c, 1), k = b.intArg(c, 2);
   if (cout <= 0 || k <= 0) throw DiagError(c.loc, "conv1d: out_channels and kernel must be positive");
-  double bound = 1.0 / std::sqrt(static_cast<double>(s[2].n * k));
+  double bound = 1.0 / std::sqrt(static_cast<double>(s[2].n) * static_cast<double>(k));  // k may be huge
   std::string scope = b.layerScope("conv1d", c.ownScope);
   ValueId w = b.param(scope + ".w", {k, s[2], cout}, "uniform", bound, false, c.loc);
   ValueId bias = b.boolArg(c, 5) ? b.param(scope + ".b", {cout}, "uniform", bound, false, c.loc)

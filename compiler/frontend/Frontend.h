@@ -9,7 +9,9 @@
 namespace recc {
 
 struct FrontendOptions {
-  std::vector<std::string> includePaths;  // searched for `import "..."` after the file's own directory
+  // Searched for `import "..."` after the importing file's own directory; with the model file's
+  // directory, the only directories imports may read from (-I DIR).
+  std::vector<std::string> includePaths;
   std::vector<std::pair<std::string, std::string>> overrides;  // --set name=value (hyperparameters)
 };
 

@@ -3,6 +3,7 @@
 #include "compiler/frontend/Parser.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 
 #include "RecLexer.h"
@@ -90,6 +91,10 @@ class ThrowingStrategy : public antlr4::DefaultErrorStrategy {
     std::string want = expectedText(p->getVocabulary(), exp);
     std::string msg = want.empty() ? "unexpected " + tokenDisplay(t)
                                    : "expected " + want + ", found " + tokenDisplay(t);
+    // `trian { ... }` parses as a binding `trian = ...` missing its '=': name the real mistake.
+    antlr4::Token* prev = p->getTokenStream()->LT(-1);
+    if (want == "'='" && t->getText() == "{" && prev && prev->getType() == RecParser::NAME)
+      throw DiagError(locOf(file_, prev), "unknown block '" + prev->getText() + "' (the only block is train { ... })");
     throw DiagError(locOf(file_, t), msg);
   }
   std::string file_;
@@ -338,7 +343,8 @@ class Converter {
       try {
         e->i = std::stoll(x->getText());
       } catch (const std::exception&) {
-        throw DiagError(e->loc, "integer literal " + x->getText() + " is too large");
+        throw DiagError(e->loc, "integer literal " + x->getText() + " overflows int64 (the largest is " +
+                                    std::to_string(INT64_MAX) + ")");
       }
       return e;
     }

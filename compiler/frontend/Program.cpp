@@ -1,4 +1,5 @@
-// Import resolution and loading: missing files and cycles are errors at the import's line:col.
+// Import resolution and loading: missing files, cycles and imports that leave the allowed
+// directories are errors at the import's line:col.
 #include "compiler/frontend/Program.h"
 
 #include <filesystem>
@@ -23,17 +24,38 @@ uint64_t fnv1a(const std::string& bytes, uint64_t h) {
 
 namespace {
 
-std::string key(const std::string& path) {
+/// The absolute path with `.`, `..` and symlinks resolved (as far as the path exists), without
+/// a trailing separator ("-I zoo/" names the directory zoo).
+fs::path resolved(const fs::path& path) {
+  const fs::path given = path.empty() ? fs::path(".") : path;
   std::error_code ec;
-  fs::path p = fs::weakly_canonical(fs::path(path), ec);
-  return ec ? path : p.string();
+  fs::path p = fs::weakly_canonical(given, ec);
+  if (ec) p = fs::absolute(given, ec).lexically_normal();
+  if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return p;
+}
+
+std::string key(const std::string& path) { return resolved(path).string(); }
+
+/// Whether `path` is `dir` or lies below it, both resolved (compared by whole components, so
+/// that /a/bc is not inside /a/b).
+bool isWithin(const fs::path& path, const fs::path& dir) {
+  auto p = path.begin();
+  for (auto d = dir.begin(); d != dir.end(); ++d, ++p)
+    if (p == path.end() || *p != *d) return false;
+  return true;
 }
 
 std::string baseName(const std::string& path) { return fs::path(path).filename().string(); }
 
 class Loader {
  public:
-  Loader(Program& prog, const FrontendOptions& opts) : prog_(prog), opts_(opts) {}
+  // Imports are confined to the model file's directory and the include paths (canonical, so
+  // that neither `..` nor a symlink leads out): a model file cannot read arbitrary files.
+  Loader(Program& prog, const FrontendOptions& opts, const std::string& modelFile) : prog_(prog), opts_(opts) {
+    roots_.push_back(resolved(fs::path(modelFile).parent_path()));
+    for (const std::string& d : opts.includePaths) roots_.push_back(resolved(d));
+  }
 
   void load(const std::string& text, const std::string& file) {
     prog_.sourceHash = fnv1a(text, prog_.sourceHash);
@@ -72,10 +94,23 @@ class Loader {
     for (const fs::path& d : dirs) {
       fs::path p = d / imp.path;
       std::error_code ec;
-      if (fs::is_regular_file(p, ec)) return p.string();
+      if (fs::is_regular_file(p, ec)) {
+        checkAllowed(imp, resolved(p));
+        return p.string();
+      }
       looked += (looked.empty() ? "" : ", ") + (d.empty() ? std::string(".") : d.string());
     }
     throw DiagError(imp.loc, "cannot find import \"" + imp.path + "\" (looked in " + looked + ")");
+  }
+
+  void checkAllowed(const ast::Import& imp, const fs::path& target) const {
+    std::string allowed;
+    for (const fs::path& r : roots_) {
+      if (isWithin(target, r)) return;
+      allowed += (allowed.empty() ? "" : ", ") + r.string();
+    }
+    throw DiagError(imp.loc, "import \"" + imp.path + "\" is outside the allowed directories (" + allowed +
+                                 "): it resolves to " + target.string() + "; pass -I DIR to allow another directory");
   }
 
   void declare(const ast::Def& d) {
@@ -95,6 +130,7 @@ class Loader {
   const FrontendOptions& opts_;
   std::vector<std::string> stack_;
   std::set<std::string> loaded_;
+  std::vector<fs::path> roots_;  // canonical: the model file's directory, then the include paths
 };
 
 }  // namespace
@@ -102,7 +138,7 @@ class Loader {
 Program loadProgram(const std::string& text, const std::string& file, const FrontendOptions& opts) {
   Program prog;
   prog.sourceHash = 0xcbf29ce484222325ULL;
-  Loader(prog, opts).load(text, file);
+  Loader(prog, opts, file).load(text, file);
   const ast::Module& root = *prog.modules[0];
   if (root.models.empty()) throw DiagError(Loc{file, 1, 1}, "no model block in '" + baseName(file) + "'");
   if (root.models.size() > 1)

@@ -18,8 +18,10 @@ struct Program {
 };
 
 /// Parses `text` (the contents of `file`) and, recursively, its imports. Imports resolve against
-/// the importing file's directory, then opts.includePaths. Throws DiagError on a missing import,
-/// an import cycle, a duplicate def, or a file without exactly one model.
+/// the importing file's directory, then opts.includePaths; the file found must lie (after
+/// resolving `..` and symlinks) inside `file`'s directory or an include path. Throws DiagError on
+/// a missing import, an import outside those directories, an import cycle, a duplicate def, or
+/// a file without exactly one model.
 Program loadProgram(const std::string& text, const std::string& file, const FrontendOptions& opts);
 
 /// FNV-1a 64, continued from `h` (start with the offset basis 0xcbf29ce484222325).

@@ -13,8 +13,18 @@ std::string shapeStr(const Shape& s) {
 
 int64_t numElements(const Shape& s, int64_t batch) {
   int64_t n = 1;
-  for (const Dim& d : s) n *= d.isStatic() ? d.n : batch;
+  for (const Dim& d : s)
+    if (__builtin_mul_overflow(n, d.isStatic() ? d.n : batch, &n))
+      throw DiagError({}, "dimension overflows: " + shapeStr(s) + " at batch " + std::to_string(batch) +
+                              " has more than 2^63 elements");
   return n;
+}
+
+bool staticElementsWithinLimit(const Shape& s, int64_t& out) {
+  out = 1;
+  for (const Dim& d : s)
+    if (d.isStatic() && (__builtin_mul_overflow(out, d.n, &out) || out > kMaxTensorElements)) return false;
+  return true;
 }
 
 bool hasBatch(const Shape& s) {
@@ -96,6 +106,10 @@ ValueId GraphBuilder::add(OpKind op, std::vector<ValueId> inputs, Attrs attrs, L
                              " operand(s), got " + std::to_string(inputs.size()));
   ShapeResult r = inferShape(g_, op, inputs, attrs);
   if (!r.error.empty()) throw DiagError(loc, std::string(info.name) + ": " + r.error);
+  int64_t elements = 0;
+  if (!staticElementsWithinLimit(r.shape, elements))
+    throw DiagError(loc, std::string(info.name) + ": dimension overflows: " + shapeStr(r.shape) +
+                             " has more than 2^40 elements (the limit for one tensor)");
   Node n;
   n.op = op;
   n.inputs = std::move(inputs);

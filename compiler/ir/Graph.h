@@ -32,8 +32,20 @@ inline const Dim kB = Dim::sym_("B");
 
 using Shape = std::vector<Dim>;
 std::string shapeStr(const Shape& s);  // "[B,4,32]"
-/// Element count with B (and unbound symbols) taken as `batch`; static dims multiply.
+/// Element count with B (and unbound symbols) taken as `batch`; static dims multiply. Throws
+/// DiagError (no location) if the count overflows int64.
 int64_t numElements(const Shape& s, int64_t batch);
+
+/// The most elements one tensor may have, counting static dims only (B and vocabulary sizes
+/// are bound later and checked against memory by the driver): 2^40, i.e. 4 TiB of f32, beyond
+/// any tensor one machine trains with. Keeping every static count this far inside int64 means
+/// shape rules and byte sizes can multiply such counts without wrapping around.
+inline constexpr int64_t kMaxTensorElements = int64_t{1} << 40;
+
+/// The product of the static dims of `s` (symbols skipped) in `out`; false when it overflows
+/// int64 or exceeds kMaxTensorElements. GraphBuilder::add refuses such shapes with
+/// "<op>: dimension overflows: ...".
+bool staticElementsWithinLimit(const Shape& s, int64_t& out);
 bool hasBatch(const Shape& s);
 
 enum class DType : uint8_t { F32, I32 };
@@ -122,8 +134,9 @@ struct Graph {
 /// Replace every |vocab| symbol by its size (throws DiagError naming a missing vocabulary).
 void bindVocabularies(Graph& g, const std::map<std::string, int64_t>& sizes);
 
-/// Appends nodes to a graph, running the op's shape rule; a failing rule throws
-/// DiagError(loc, "<op>: <reason>"). Used by the front end and by autodiff alike.
+/// Appends nodes to a graph, running the op's shape rule; a failing rule, or a result with
+/// more than kMaxTensorElements static elements, throws DiagError(loc, "<op>: <reason>"). Used
+/// by the front end and by autodiff alike.
 class GraphBuilder {
  public:
   explicit GraphBuilder(Graph& g) : g_(g) {}

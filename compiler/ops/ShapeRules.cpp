@@ -40,14 +40,18 @@ bool validAxis(int64_t axis, size_t rank, std::string& err) {
   return true;
 }
 
-int64_t staticProduct(const Shape& s, size_t from, bool& symbolic) {
-  int64_t n = 1;
+/// The product of the static dims of `s` from `from` on in `n`; sets `symbolic` if a dim is a
+/// symbol. False if the product overflows int64 (a target shape written by the user).
+bool staticProduct(const Shape& s, size_t from, bool& symbolic, int64_t& n) {
+  n = 1;
   for (size_t i = from; i < s.size(); ++i) {
     if (!s[i].isStatic()) symbolic = true;
-    else n *= s[i].n;
+    else if (__builtin_mul_overflow(n, s[i].n, &n)) return false;
   }
-  return n;
+  return true;
 }
+
+ShapeResult overflows(const std::string& what) { return fail("dimension overflows: " + what); }
 
 }  // namespace
 
@@ -139,8 +143,9 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
       const Shape& t = at.shape("shape");
       bool symX = false, symT = false;
       bool batchX = !x.empty() && x[0].isBatch(), batchT = !t.empty() && t[0].isBatch();
-      int64_t nx = staticProduct(x, batchX ? 1 : 0, symX);
-      int64_t nt = staticProduct(t, batchT ? 1 : 0, symT);
+      int64_t nx = 0, nt = 0;
+      if (!staticProduct(x, batchX ? 1 : 0, symX, nx) || !staticProduct(t, batchT ? 1 : 0, symT, nt))
+        return overflows("cannot reshape " + shapeStr(x) + " to " + shapeStr(t) + " (more than 2^63 elements)");
       if (batchX != batchT || symX || symT || nx != nt)
         return fail("cannot reshape " + shapeStr(x) + " to " + shapeStr(t));
       return ok(t, g.at(in[0]).dtype);
@@ -162,7 +167,10 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
                         " differ in dimension " + std::to_string(d));
         if (!s[ax].isStatic() || !out[ax].isStatic())
           return fail("cannot concatenate along symbolic dimension " + s[ax].str());
-        out[ax] = Dim(out[ax].n + s[ax].n);
+        int64_t sum = 0;
+        if (__builtin_add_overflow(out[ax].n, s[ax].n, &sum))
+          return overflows("concatenating along axis " + std::to_string(axis) + " gives more than 2^63");
+        out[ax] = Dim(sum);
       }
       return ok(out);
     }
@@ -333,12 +341,17 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
         len = at.i("length");
       }
       if (k < 1) return fail("kernel must be >= 1, got " + std::to_string(k));
-      int64_t outLen = (len + 2 * pad - k) / stride + 1;
-      if (len + 2 * pad < k)
+      int64_t padded = 0, cols = 0;  // len + 2 * pad, k * cin: user-given values may be huge
+      if (__builtin_mul_overflow(pad, 2, &padded) || __builtin_add_overflow(padded, len, &padded) ||
+          __builtin_mul_overflow(k, cin, &cols))
+        return overflows("length " + std::to_string(len) + ", padding " + std::to_string(pad) + ", kernel " +
+                         std::to_string(k) + " and " + std::to_string(cin) + " channels exceed 2^63");
+      int64_t outLen = (padded - k) / stride + 1;
+      if (padded < k)
         return fail("kernel " + std::to_string(k) + " is longer than the padded sequence (length " +
                     std::to_string(len) + ", padding " + std::to_string(pad) + ")");
       if (op == OpKind::Conv1d) return ok({x[0], outLen, cout});
-      if (op == OpKind::Unfold1d) return ok({x[0], outLen, k * cin});
+      if (op == OpKind::Unfold1d) return ok({x[0], outLen, cols});
       if (x[1].n != outLen)
         return fail("columns " + shapeStr(x) + " do not match length " + std::to_string(len) + " (expected " +
                     std::to_string(outLen) + " windows)");

@@ -7,7 +7,8 @@
 // padding). An empty single-id cell encodes as 1 (<oov>) and counts in oovCount: a missing
 // value is unknown, not padding. Cells are taken verbatim (no trimming) for ids; dense cells
 // may have surrounding spaces; dense[n] cells hold up to n numbers separated by '|', padded
-// with 0 or truncated (counted) like ids.
+// with 0 or truncated like ids. Truncated cells are counted per input (Dataset::truncations) so
+// that the driver can warn about the data it dropped.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -112,13 +113,27 @@ struct Column {
   std::vector<float> values;    // rows * width when F32
 };
 
+/// The multi-valued cells (ids<v>[n], dense[n]) of one input that held more than its declared
+/// n values; the values after the n-th were dropped.
+struct Truncation {
+  std::string column;    // the CSV column
+  int64_t length = 0;    // the declared n
+  int64_t cells = 0;     // how many cells were cut
+  int64_t firstRow = 0;  // the first one, numbered as in DataError messages (header = row 1)
+};
+
 struct Dataset {
   std::string path;
   int64_t rows = 0;
   std::vector<Column> columns;  // per Graph::inputs
   int64_t oovCount = 0;         // ids not in the vocabulary (encoded as 1)
-  int64_t truncatedCells = 0;   // multi-valued cells longer than the declared length
+  std::vector<Truncation> truncations;  // one per input with truncated cells, in input order
+  int64_t truncatedCells() const;       // their total
 };
+
+/// What the driver prints (after "warning: ") once per truncated column of a dataset:
+/// "<file>: N cells of column <col> had more than n values; extra values were dropped (first at row R)".
+std::string truncationWarning(const Dataset& d, const Truncation& t);
 
 /// Encodes `csv` for `inputs`. With `grow`, tokens are added to the vocabularies (training
 /// file); otherwise unseen tokens map to 1 and are counted. Labels must be 0/1, dense values

@@ -109,8 +109,9 @@ std::string_view trim(std::string_view s) {
 struct Where {
   const CsvTable& csv;
   const std::string& column;
+  static int64_t fileRow(int64_t r) { return r + 2; }  // data row r; the header is row 1
   std::string at(int64_t r) const {
-    return csv.path + ": row " + std::to_string(r + 2) + ", column '" + column + "': ";
+    return csv.path + ": row " + std::to_string(fileRow(r)) + ", column '" + column + "': ";
   }
 };
 
@@ -148,7 +149,16 @@ class Encoder {
     }
   }
 
-  void ids(CsvTable::Column cells, Vocab& v, int64_t len, Column& out) {
+  /// Counts data row r as one more truncated cell of `t`'s column.
+  static void noteCut(Truncation& t, size_t r) {
+    if (t.cells++ == 0) t.firstRow = Where::fileRow(static_cast<int64_t>(r));
+  }
+  void keep(const Truncation& t) {
+    if (t.cells) d_.truncations.push_back(t);
+  }
+
+  void ids(CsvTable::Column cells, const Where& w, Vocab& v, int64_t len, Column& out) {
+    Truncation cut{w.column, len};
     out.dtype = DType::I32;
     out.width = len;
     const size_t rows = static_cast<size_t>(cells.size());
@@ -157,23 +167,23 @@ class Encoder {
       std::string_view cell = cells[static_cast<int64_t>(r)];
       int32_t* row = out.ids.data() + r * static_cast<size_t>(len);
       int64_t k = 0;
-      bool truncated = false;
       while (!cell.empty()) {
         size_t bar = cell.find('|');
         std::string_view part = cell.substr(0, bar);
         cell = bar == std::string_view::npos ? std::string_view() : cell.substr(bar + 1);
         if (part.empty()) continue;  // "a||b": empty tokens carry nothing
-        if (k == len) {
-          truncated = true;
+        if (k == len) {  // more values than declared: drop the rest
+          noteCut(cut, r);
           break;
         }
         row[k++] = token(v, part);
       }
-      d_.truncatedCells += truncated;
     }
+    keep(cut);
   }
 
   void dense(CsvTable::Column cells, const Where& w, int64_t width, Column& out) {
+    Truncation cut{w.column, width};
     out.dtype = DType::F32;
     out.width = width;
     const size_t rows = static_cast<size_t>(cells.size());
@@ -190,13 +200,12 @@ class Encoder {
       // dense[n]: up to n numbers separated by '|', padded with 0 / truncated like ids[n]
       // (sequence side features such as "1|0|1" vary in length with the history).
       int64_t k = 0;
-      bool truncated = false;
       while (!cell.empty()) {
         size_t bar = cell.find('|');
         std::string_view part = cell.substr(0, bar);
         cell = bar == std::string_view::npos ? std::string_view() : cell.substr(bar + 1);
-        if (k == width) {
-          truncated = true;
+        if (k == width) {  // more values than declared: drop the rest
+          noteCut(cut, r);
           break;
         }
         if (!parseFloat(part, row[k++]))
@@ -204,8 +213,8 @@ class Encoder {
                           "' is not a finite number");
       }
       for (; k < width; ++k) row[k] = 0.0f;
-      d_.truncatedCells += truncated;
     }
+    keep(cut);
   }
 
   void label(CsvTable::Column cells, const Where& w, Column& out) {
@@ -238,6 +247,18 @@ std::string headerList(const CsvTable& csv) {
 }
 
 }  // namespace
+
+int64_t Dataset::truncatedCells() const {
+  int64_t n = 0;
+  for (const Truncation& t : truncations) n += t.cells;
+  return n;
+}
+
+std::string truncationWarning(const Dataset& d, const Truncation& t) {
+  return d.path + ": " + std::to_string(t.cells) + (t.cells == 1 ? " cell" : " cells") + " of column " + t.column +
+         " had more than " + std::to_string(t.length) + " values; extra values were dropped (first at row " +
+         std::to_string(t.firstRow) + ")";
+}
 
 Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabularies& vocabs,
                bool grow, bool needLabels) {
@@ -274,7 +295,7 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
       case InputKind::Ids:
         if (in.length <= 0)
           throw DataError(csv.path + ": input " + in.name + " has no positive length");
-        enc.ids(cells, vocabs[vname], in.length, out);
+        enc.ids(cells, w, vocabs[vname], in.length, out);
         break;
       case InputKind::Dense: enc.dense(cells, w, in.length > 0 ? in.length : 1, out); break;
       case InputKind::Label: enc.label(cells, w, out); break;

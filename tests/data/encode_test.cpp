@@ -39,7 +39,16 @@ TEST(Encode, SmallFileAllKinds) {
   // Genres: Action=2 Drama=3 Comedy=4 (Horror dropped by truncation); empty cell = padding.
   EXPECT_EQ(d.columns[2].width, 3);
   EXPECT_EQ(d.columns[2].ids, (std::vector<int32_t>{2, 3, 0, 0, 0, 0, 4, 2, 3, 3, 0, 0}));
-  EXPECT_EQ(d.truncatedCells, 1);
+  // Row 4 of the file (header = row 1) had 4 genres for 3 slots.
+  ASSERT_EQ(d.truncations.size(), 1u);
+  EXPECT_EQ(d.truncations[0].column, "genres");
+  EXPECT_EQ(d.truncations[0].length, 3);
+  EXPECT_EQ(d.truncations[0].cells, 1);
+  EXPECT_EQ(d.truncations[0].firstRow, 4);
+  EXPECT_EQ(d.truncatedCells(), 1);
+  EXPECT_EQ(truncationWarning(d, d.truncations[0]),
+            fixture("small.csv") + ": 1 cell of column genres had more than 3 values; extra values were dropped "
+                                   "(first at row 4)");
   EXPECT_EQ(v["genre"].size(), 2 + 3);  // Horror was never seen: truncated before encoding
   EXPECT_EQ(d.columns[3].values, (std::vector<float>{1.5f, -2.0f, 0.25f, 300.0f}));
   EXPECT_EQ(d.columns[4].values, (std::vector<float>{1, 0, 1, 0}));
@@ -144,6 +153,31 @@ TEST(Encode, MissingLabelColumnAllowedWhenScoring) {
                   "missing column 'label'");
 }
 
+TEST(Encode, TruncatedCellsAreCountedPerColumnWithTheirFirstRow) {
+  // Rows (header = 1): 2 fits, 3 and 5 have too many genres, 4 too many values of f; the
+  // quoted cell of row 3 spans two lines of the file but is one row, as in CSV errors.
+  std::string p = testing::tempFile("cut.csv", "genres,f\nA|B,1|2\n\"A|B|C\nD\",1\nA,1|2|3\nC|B|A|D,4\n");
+  std::vector<InputDecl> in{decl("genres", InputKind::Ids, "genre", 2), decl("f", InputKind::Dense, "", 2)};
+  Vocabularies v;
+  Dataset d = encode(readCsv(p), in, v, true, false);
+  ASSERT_EQ(d.truncations.size(), 2u);
+  EXPECT_EQ(d.truncations[0].column, "genres");
+  EXPECT_EQ(d.truncations[0].cells, 2);
+  EXPECT_EQ(d.truncations[0].firstRow, 3);
+  EXPECT_EQ(d.truncations[1].column, "f");
+  EXPECT_EQ(d.truncations[1].cells, 1);
+  EXPECT_EQ(d.truncations[1].firstRow, 4);
+  EXPECT_EQ(d.truncatedCells(), 3);
+  EXPECT_EQ(truncationWarning(d, d.truncations[0]),
+            p + ": 2 cells of column genres had more than 2 values; extra values were dropped (first at row 3)");
+  EXPECT_EQ(truncationWarning(d, d.truncations[1]),
+            p + ": 1 cell of column f had more than 2 values; extra values were dropped (first at row 4)");
+  // A row number in an error of the same file counts rows the same way.
+  std::string bad = testing::tempFile("cut_bad.csv", "genres,f\nA|B,1|2\n\"A|B|C\nD\",1\nA,x\n");
+  EXPECT_EQ(dataError([&] { encode(readCsv(bad), in, v, true, false); }),
+            bad + ": row 4, column 'f': 'x' is not a finite number");
+}
+
 TEST(Encode, DenseVectorPadsAndTruncates) {
   std::string p = testing::tempFile("vec.csv", "f\n1|2|3\n 4 |5|+6\n1|2\n\n7|8|9|10\n");
   std::vector<InputDecl> in{decl("f", InputKind::Dense, "", 3)};
@@ -152,7 +186,7 @@ TEST(Encode, DenseVectorPadsAndTruncates) {
   EXPECT_EQ(d.columns[0].width, 3);
   EXPECT_EQ(d.columns[0].values,
             (std::vector<float>{1, 2, 3, 4, 5, 6, 1, 2, 0, 0, 0, 0, 7, 8, 9}));
-  EXPECT_EQ(d.truncatedCells, 1);
+  EXPECT_EQ(d.truncatedCells(), 1);
   std::string bad = testing::tempFile("vec2.csv", "f\n1|2|3\n1||3\n");
   EXPECT_EQ(dataError([&] { encode(readCsv(bad), in, v, true, false); }),
             bad + ": row 3, column 'f': '' is not a finite number");
@@ -177,7 +211,7 @@ TEST(EncodeMovieLens, TrainAndTestSplits) {
   EXPECT_EQ(v["movie"].size(), 8917 + 2);
   EXPECT_EQ(v["genre"].size(), 20 + 2);
   EXPECT_EQ(d.oovCount, 0);
-  EXPECT_GT(d.truncatedCells, 0);  // some movies list more than 6 genres
+  EXPECT_GT(d.truncatedCells(), 0);  // some movies list more than 6 genres
   for (float y : d.columns[4].values) EXPECT_TRUE(y == 0 || y == 1);
   std::set<int32_t> users(d.columns[0].ids.begin(), d.columns[0].ids.end());
   EXPECT_EQ(users.size(), 610u);

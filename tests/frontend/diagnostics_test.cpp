@@ -1,56 +1,29 @@
-// Diagnostics: every file in tests/frontend/diagnostics/ starts with
-//   # expect: [file:]line:col: message-substring
-// and must fail to build with exactly that location and a message containing that text.
+// Diagnostics: every file in tests/frontend/diagnostics/ must fail to build with exactly the
+// location and message of its `# expect:` line (tests/frontend/DiagnosticFiles.h). They are
+// built with zoo/ on the include path, as `recc check FILE -I zoo` would.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "compiler/frontend/Frontend.h"
+#include "tests/frontend/DiagnosticFiles.h"
 
 using namespace recc;
+using namespace recc_test;
 namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kDir = std::string(RECC_SOURCE_DIR) + "/tests/frontend/diagnostics";
+const std::string& kDir = diagnosticsDir();
 
-struct Expectation {
-  std::string file;  // basename of the file the error must point into
-  int line = 0, col = 0;
-  std::string message;
-};
-
-Expectation parseExpectation(const fs::path& p) {
-  std::ifstream in(p);
-  std::string first;
-  std::getline(in, first);
-  const std::string tag = "# expect: ";
-  EXPECT_EQ(first.rfind(tag, 0), 0u) << p << " lacks an '# expect:' first line";
-  std::string rest = first.substr(tag.size());
-  Expectation e;
-  e.file = p.filename().string();
-  // Optional "file.rec:" prefix, then "line:col: message".
-  size_t c1 = rest.find(':');
-  if (rest.substr(0, c1).find(".rec") != std::string::npos) {
-    e.file = rest.substr(0, c1);
-    rest = rest.substr(c1 + 1);
-    c1 = rest.find(':');
-  }
-  size_t c2 = rest.find(':', c1 + 1);
-  e.line = std::stoi(rest.substr(0, c1));
-  e.col = std::stoi(rest.substr(c1 + 1, c2 - c1 - 1));
-  e.message = rest.substr(c2 + 2);
-  return e;
-}
-
-std::vector<fs::path> diagnosticFiles() {
-  std::vector<fs::path> out;
-  for (const auto& entry : fs::directory_iterator(kDir))
-    if (entry.path().extension() == ".rec") out.push_back(entry.path());
-  std::sort(out.begin(), out.end());
-  return out;
+FrontendOptions withZoo() {
+  FrontendOptions o;
+  o.includePaths = {std::string(RECC_SOURCE_DIR) + "/zoo"};
+  return o;
 }
 
 /// Builds `source` and returns the DiagError; fails the test if it builds.
@@ -71,16 +44,17 @@ TEST(Diagnostics, EveryFileFailsWhereItSays) {
   EXPECT_GE(files.size(), 30u);
   for (const fs::path& p : files) {
     SCOPED_TRACE(p.filename().string());
-    Expectation want = parseExpectation(p);
+    DiagExpectation want = parseDiagExpectation(p);
+    ASSERT_TRUE(want.valid) << p << " lacks an '# expect: line:col: message' first line";
     try {
-      buildModel(p.string());
+      buildModel(p.string(), withZoo());
       ADD_FAILURE() << p.filename() << " built without error";
     } catch (const DiagError& e) {
       EXPECT_EQ(fs::path(e.loc().file).filename().string(), want.file) << e.message();
       EXPECT_EQ(e.loc().line, want.line) << e.message();
       EXPECT_EQ(e.loc().col, want.col) << e.message();
-      EXPECT_NE(e.message().find(want.message), std::string::npos)
-          << "message: " << e.message() << "\nwanted:  " << want.message;
+      EXPECT_TRUE(want.matches(e.message())) << "message: " << e.message() << "\nwanted:  " << want.message
+                                             << (want.prefix ? " ..." : "");
     }
   }
 }
@@ -191,4 +165,78 @@ TEST(Diagnostics, IntegerOverflowAndHugeValues) {
   EXPECT_EQ(half.message(), "dense: expected an integer, got a float 2.5");
   DiagError r = errorOf("model M(n = len(range(1000000000))) { input age : dense }");
   EXPECT_NE(r.message().find("range: 1000000000 is too long"), std::string::npos) << r.message();
+}
+
+namespace {
+
+/// A scratch directory tree for one test, removed when it ends.
+struct TempTree {
+  fs::path root;
+  TempTree() {
+    root = fs::temp_directory_path() /
+           ("recc_diag_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root);
+    fs::create_directories(root);
+    root = fs::canonical(root);  // the temp directory may itself be reached through a symlink
+  }
+  ~TempTree() { fs::remove_all(root); }
+  fs::path write(const std::string& rel, const std::string& text) {
+    fs::path p = root / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p;
+  }
+};
+
+}  // namespace
+
+TEST(Diagnostics, ImportsStayInsideTheModelDirectoryAndIncludePaths) {
+  TempTree t;
+  const fs::path secret = t.write("outside/secret.rec", "def secret(x) { return x }\n");
+  t.write("models/lib/ok.rec", "def ok(x) { return x }\n");
+  t.write("inc/shared.rec", "import \"../outside/secret.rec\"\ndef shared(x) { return x }\n");
+  fs::create_symlink(secret, t.root / "models" / "link.rec");
+  fs::create_directory_symlink(t.root / "outside", t.root / "models" / "linkdir");
+  const std::string models = (t.root / "models").string(), inc = (t.root / "inc").string();
+  // The model imports `what` at line 2, column 8.
+  auto build = [&](const std::string& what, const FrontendOptions& o) {
+    fs::path m = t.write("models/m.rec", "# imports one file\nimport \"" + what + "\"\nmodel M { input age : dense }\n");
+    return buildModel(m.string(), o);
+  };
+  const FrontendOptions none;
+  for (const std::string& what : {std::string("../outside/secret.rec"), std::string("link.rec"),
+                                  std::string("linkdir/secret.rec"), std::string("lib/../../outside/secret.rec"),
+                                  secret.string()}) {
+    SCOPED_TRACE(what);
+    try {
+      build(what, none);
+      ADD_FAILURE() << "the import was allowed";
+    } catch (const DiagError& e) {
+      EXPECT_EQ(e.message(), "import \"" + what + "\" is outside the allowed directories (" + models +
+                                 "): it resolves to " + secret.string() + "; pass -I DIR to allow another directory");
+      EXPECT_EQ(fs::path(e.loc().file).filename(), "m.rec");
+      EXPECT_EQ(e.loc().line, 2);
+      EXPECT_EQ(e.loc().col, 8);
+    }
+    // Naming the directory with -I allows it.
+    FrontendOptions o;
+    o.includePaths = {(t.root / "outside").string()};
+    EXPECT_NO_THROW(build(what, o));
+  }
+  EXPECT_NO_THROW(build("lib/ok.rec", none));
+  EXPECT_NO_THROW(build("lib/../lib/ok.rec", none));
+  // A file found on an include path is confined too: its own `..` import may not leave the roots.
+  FrontendOptions withInc;
+  withInc.includePaths = {inc};
+  try {
+    build("shared.rec", withInc);
+    ADD_FAILURE() << "the nested import was allowed";
+  } catch (const DiagError& e) {
+    EXPECT_EQ(e.message(), "import \"../outside/secret.rec\" is outside the allowed directories (" + models + ", " +
+                               inc + "): it resolves to " + secret.string() + "; pass -I DIR to allow another directory");
+    EXPECT_EQ(fs::path(e.loc().file).filename(), "shared.rec");
+    EXPECT_EQ(e.loc().line, 1);
+    EXPECT_EQ(e.loc().col, 8);
+  }
 }

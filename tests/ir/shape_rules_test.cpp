@@ -194,3 +194,39 @@ TEST(ShapeRules, NormalisationLossAndConvolution) {
             "fold1d: columns [B,7,6] do not match length 9 (expected 9 windows)");
   verify(f.g);
 }
+
+TEST(ShapeRules, DimensionOverflowIsAnErrorNotAWrap) {
+  Fixture f;
+  const int64_t big = int64_t{1} << 39;  // two of these fit the 2^40 limit only one at a time
+  auto paramError = [&](Shape s) {
+    f.g.params.push_back({"big", s, "zeros", 0, false, {}});
+    return f.error(OpKind::Param, {}, Attrs().set("index", int64_t(f.g.params.size() - 1)));
+  };
+  EXPECT_EQ(paramError({int64_t{1} << 32, int64_t{1} << 32}),
+            "param: dimension overflows: [4294967296,4294967296] has more than 2^40 elements (the limit for one tensor)");
+  // 2^62 * 4 wraps int64 to 0: still refused.
+  EXPECT_EQ(paramError({int64_t{1} << 62, 4}),
+            "param: dimension overflows: [4611686018427387904,4] has more than 2^40 elements (the limit for one tensor)");
+  // B and vocabulary sizes are not counted: they are bound later and checked against memory.
+  EXPECT_EQ(shapeStr(f.g.at(f.param({kB, Dim::sym_("|movie|"), big})).shape), "[B,|movie|,549755813888]");
+  ValueId half = f.param({kB, big}), one = f.param({kB, 1});
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::Concat, {half, half}, Attrs().set("axis", int64_t(1)))).shape),
+            "[B,1099511627776]");
+  EXPECT_EQ(f.error(OpKind::Concat, {half, half, one}, Attrs().set("axis", int64_t(1))),
+            "concat: dimension overflows: [B,1099511627777] has more than 2^40 elements (the limit for one tensor)");
+  ValueId x = f.param({kB, 4});
+  EXPECT_EQ(f.error(OpKind::Reshape, {x}, Attrs().set("shape", Shape{kB, int64_t{1} << 32, int64_t{1} << 32, 0})),
+            "reshape: dimension overflows: cannot reshape [B,4] to [B,4294967296,4294967296,0] (more than 2^63 elements)");
+  ValueId seq = f.param({kB, 7, 2});
+  EXPECT_EQ(f.error(OpKind::Conv1d, {seq, f.param({3, 2, 5}), f.param({5})},
+                    Attrs().set("padding", int64_t{1} << 62)),
+            "conv1d: dimension overflows: length 7, padding 4611686018427387904, kernel 3 and 2 channels exceed 2^63");
+  // numElements (byte sizes at a batch) throws instead of wrapping.
+  try {
+    numElements({kB, int64_t{1} << 40}, int64_t{1} << 24);
+    ADD_FAILURE() << "no overflow reported";
+  } catch (const DiagError& e) {
+    EXPECT_EQ(e.message(), "dimension overflows: [B,1099511627776] at batch 16777216 has more than 2^63 elements");
+  }
+  EXPECT_EQ(numElements({kB, int64_t{1} << 40}, 1 << 20), int64_t{1} << 60);
+}

@@ -124,6 +124,19 @@ Metrics metricsFor(const Graph& g, const Dataset& d, const std::vector<float>& p
   return computeMetrics(prob, d.columns[static_cast<size_t>(label)].values);
 }
 
+/// Warns once per column of `d` whose multi-valued cells had values dropped (not silenced by
+/// --quiet: it is about the data, not progress).
+void warnTruncated(const Dataset& d) {
+  for (const Truncation& t : d.truncations)
+    std::fprintf(stderr, "recc: warning: %s\n", truncationWarning(d, t).c_str());
+}
+
+std::vector<ValueId> outputValues(const Graph& g) {
+  std::vector<ValueId> v;
+  for (const NamedValue& o : g.outputs) v.push_back(o.value);
+  return v;
+}
+
 std::string absolute(const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); }
 
 Checkpoint makeCheckpoint(const TrainOptions& o, const Graph& g, const ParamState& st,
@@ -175,12 +188,21 @@ TrainResult train(const TrainOptions& o) {
   Dataset trainSet = encode(trainCsv, fwd.inputs, vocabs, /*grow=*/true, /*needLabels=*/true);
   Dataset testSet = encode(testCsv, fwd.inputs, vocabs, /*grow=*/false, /*needLabels=*/true);
   double loadSeconds = since(tLoad);
+  warnTruncated(trainSet);
+  warnTruncated(testSet);
   bindVocabularies(fwd, vocabSizes(vocabs));
 
-  // Parameters + Adam moments + a gradient buffer each: refuse before allocating any of it.
-  checkModelFitsMemory(fwd, 3);
+  // Parameters + Adam moments + a gradient buffer each: refuse before allocating any of it, and
+  // before autodiff, whose graph would hold the oversized tables too.
+  const int stateCopies = 3;
+  checkModelFitsMemory(fwd, stateCopies);
   Graph step = buildTrainStep(fwd);
   Graph inf = buildInference(fwd);
+  const std::vector<ValueId> infFetches = outputValues(inf);
+  // Again with the arenas the two compiled graphs will allocate: they grow with the batch.
+  checkModelFitsMemory(fwd, stateCopies,
+                       {planArena("training step", step, {step.loss}, cfg.batch),
+                        planArena("inference", inf, infFetches, cfg.evalBatch)});
   TrainResult r;
   r.state = initParams(fwd, cfg.seed);
   r.state.opt = makeOptimizer(cfg);
@@ -201,11 +223,7 @@ TrainResult train(const TrainOptions& o) {
                                   " epochs; ask for more with --epochs N (N > " + std::to_string(firstEpoch) + ")");
   }
   auto stepEngine = makeEngine(o.engine, step, {step.loss}, cfg.batch);
-  auto infEngine = makeEngine(o.engine, inf, [&] {
-    std::vector<ValueId> f;
-    for (const NamedValue& v : inf.outputs) f.push_back(v.value);
-    return f;
-  }(), cfg.evalBatch);
+  auto infEngine = makeEngine(o.engine, inf, infFetches, cfg.evalBatch);
   r.compileSeconds = stepEngine->compileSeconds() + infEngine->compileSeconds();
   if (!o.quiet)
     std::fprintf(stderr,
@@ -306,6 +324,7 @@ Metrics evaluateCheckpoint(const std::string& ckptPath, const std::string& dataP
                     " changed since this checkpoint was written; retrain, or restore the model file");
   Vocabularies vocabs = c.vocabs;
   Dataset d = encode(readCsv(dataPath), fwd.inputs, vocabs, /*grow=*/false, needLabels);
+  warnTruncated(d);
   bindVocabularies(fwd, vocabSizes(vocabs));
   if (fwd.params.size() != c.params.size())
     throw DataError(ckptPath + ": holds " + std::to_string(c.params.size()) + " parameters, model has " +
@@ -321,9 +340,10 @@ Metrics evaluateCheckpoint(const std::string& ckptPath, const std::string& dataP
   st.m = c.m;
   st.v = c.v;
   Graph inf = buildInference(fwd);
-  std::vector<ValueId> fetch;
-  for (const NamedValue& v : inf.outputs) fetch.push_back(v.value);
+  std::vector<ValueId> fetch = outputValues(inf);
   const int64_t batch = 4096;
+  // The parameters are loaded already; the arena is not allocated yet.
+  checkModelFitsMemory(fwd, 0, {planArena("inference", inf, fetch, batch)});
   auto eng = makeEngine(engine, inf, fetch, batch);
   auto outs = predictAll(*eng, inf, d, st, batch, nullptr);
   if (!predictionsOut.empty()) {
