@@ -5,7 +5,8 @@
 
 DIR holds, per model M: M.recc.json (recc's --metrics-json), M.recc.time and M.torch.time
 (`/usr/bin/time -v` output), M.torch.json (bench/pytorch/train.py's JSON line). A missing or
-unreadable result prints "failed" in its cells.
+unreadable result prints "failed" in its cells. "wall s" is the whole process (end to end:
+reading the CSVs, compiling or importing torch, training, evaluating), from /usr/bin/time.
 """
 import json
 import os
@@ -32,6 +33,22 @@ def peak_rss_mb(path):
         return None
 
 
+def wall_seconds(path):
+    """ "Elapsed (wall clock) time (h:mm:ss or m:ss): 1:02.35" from `/usr/bin/time -v`, in seconds."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            # The label itself has colons: the value follows the last ": ".
+            m = re.search(r"Elapsed \(wall clock\) time.*:\s+([0-9:.]+)\s*$", f.read(), re.M)
+    except OSError:
+        return None
+    if not m:
+        return None
+    secs = 0.0
+    for part in m.group(1).split(":"):
+        secs = secs * 60 + float(part)
+    return secs
+
+
 def exit_status(path):
     try:
         with open(path, encoding="utf-8") as f:
@@ -51,12 +68,14 @@ def side(dirname, model, name):
     if rss is None:
         rss = res.get("peak_rss_mb")
     return {"train": res.get("train_samples_per_sec"), "infer": res.get("infer_samples_per_sec"),
+            "wall": wall_seconds(os.path.join(dirname, f"{model}.{name}.time")),
             "rss": rss, "auc": res.get("auc"), "logloss": res.get("logloss")}
 
 
 COLUMNS = [  # key, heading, format
     ("train", "train samples/s", "{:,.0f}"),
     ("infer", "infer samples/s", "{:,.0f}"),
+    ("wall", "wall s", "{:,.1f}"),
     ("rss", "peak RSS MiB", "{:,.0f}"),
     ("auc", "test AUC", "{:.4f}"),
     ("logloss", "logloss", "{:.4f}"),

@@ -4,12 +4,13 @@ JSON line: model, auc, logloss, train_samples_per_sec, infer_samples_per_sec, pe
 
   train.py MODEL --train data/ctr_train.csv --test data/ctr_test.csv [--rec zoo/MODEL.rec]
            [--threads N] [--seed 42] [--epochs N] [--batch N] [--lr X] [--weight-decay X]
+           [--set name=value]...
 
 (the sequence models -- din, dien, bst, rnn, ... -- read data/seq_train.csv / seq_test.csv;
 models.data_split(MODEL) says which). Hyperparameters come from the model's .rec file when given
 (the `model X(dim = .., hidden = [..])` header and the `train { }` block), then from the
-command line, else the model class's defaults; the .rec's inputs must be the ones the PyTorch
-model reads (models.INPUTS).
+command line (--set overrides a header value, like recc's --set), else the model class's
+defaults; the .rec's inputs must be the ones the PyTorch model reads (models.INPUTS).
 
 What matches recc:
 - Encoding: per vocabulary, index 0 = padding, 1 = out-of-vocabulary, training tokens 2, 3, ...
@@ -145,6 +146,8 @@ def main():
     ap.add_argument("--lr", type=float)
     ap.add_argument("--weight-decay", type=float)
     ap.add_argument("--optimizer", choices=("adamw", "adam", "sgd"))
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a hyperparameter of the model header (dim=32)")
     args = ap.parse_args()
 
     cls = MODELS[args.model]
@@ -164,6 +167,11 @@ def main():
             raise SystemExit(f"{args.rec} declares the inputs {declared}; the PyTorch {args.model} "
                              f"expects {inputs}")
         inputs = declared
+    for kv in args.set:  # like recc's --set: a hyperparameter the model takes, value as in a .rec
+        k, eq, v = kv.partition("=")
+        if not eq or k not in accepted:
+            raise SystemExit(f"--set {kv}: not NAME=VALUE with a hyperparameter of the PyTorch {args.model}")
+        hyper[k] = literal(v)
     for k in ("seed", "epochs", "batch", "eval_batch", "lr", "weight_decay", "optimizer"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)

@@ -126,10 +126,20 @@ class EntryEmitter {
     return b_.CreateLoad(ptr(), p);
   }
 
+  /// A private constant global. Made through the module rather than with `new`: GCC's
+  /// -Wmismatched-new-delete (Debug builds) misreads GlobalVariable's own operator new.
+  llvm::GlobalVariable* constantGlobal(llvm::Constant* init, const std::string& name) {
+    auto* gv = llvm::cast<llvm::GlobalVariable>(m_->getOrInsertGlobal(name, init->getType()));
+    gv->setConstant(true);
+    gv->setLinkage(llvm::GlobalValue::PrivateLinkage);
+    gv->setInitializer(init);
+    return gv;
+  }
+
   llvm::Value* optimizerStep() {
     llvm::Value* opt = slot(slots_.opt());
     if (!noStep_)
-      noStep_ = new llvm::GlobalVariable(*m_, i64(), true, llvm::GlobalValue::PrivateLinkage, b_.getInt64(0), "no_step");
+      noStep_ = constantGlobal(b_.getInt64(0), "no_step");
     llvm::Value* zero = noStep_;
     llvm::Value* field = b_.CreateConstGEP1_64(b_.getInt8Ty(), opt, offsetof(ReccOptimizer, step));
     llvm::Value* addr = b_.CreateSelect(b_.CreateICmpEQ(opt, llvm::ConstantPointerNull::get(ptr())), zero, field);
@@ -473,8 +483,7 @@ class EntryEmitter {
     for (ValueId k : s.keys)
       words.push_back(static_cast<uint64_t>(node(k).op == OpKind::Slice ? node(k).attrs.i("begin") : node(k).attrs.i("seed", 0)));
     auto* init = llvm::ConstantDataArray::get(ctx_, words);
-    auto* desc = new llvm::GlobalVariable(*m_, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init,
-                                          "desc" + std::to_string(v));
+    llvm::GlobalVariable* desc = constantGlobal(init, "desc" + std::to_string(v));
     Split sp = splitOf(v);
     if (sp.dim < 0) {
       b_.CreateCall(fn, {batch_, slotArg_, arena_, desc, c64(0), c64(1)});

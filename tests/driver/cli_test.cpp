@@ -74,6 +74,12 @@ TEST(Cli, CompileReusesCachedObjectCode) {
   std::filesystem::remove_all(dir);
 }
 
+// The benchmark's own model (bench/sparse) stays a valid model.
+TEST(Cli, BenchModelChecks) {
+  RunResult r = runRecc("check " + src("bench/sparse.rec"));
+  EXPECT_EQ(r.code, 0) << r.out;
+}
+
 TEST(Cli, CheckPrintsShapesAndParameterCount) {
   RunResult r = runRecc("check " + src("zoo/deepfm.rec"));
   ASSERT_EQ(r.code, 0) << r.out;
