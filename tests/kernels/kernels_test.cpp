@@ -2,12 +2,16 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
 #include <cmath>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "runtime/kernels/Kernels.h"
+#include "runtime/kernels/Memory.h"
 #include "runtime/kernels/Parallel.h"
 
 namespace {
@@ -341,3 +345,29 @@ TEST(Kernels, CrossEntropySkipsIgnoredAndOutOfRangeTargets) {
 }
 
 }  // namespace
+
+// Parameter buffers are zeros; large ones are advised onto transparent huge pages before they
+// are touched (the kernel marks such a mapping "hg" in /proc/self/smaps).
+TEST(Memory, LargeBuffersAreZeroAndAdvisedOntoHugePages) {
+  std::vector<float> small = recc::zeroedFloats(1000);
+  ASSERT_EQ(small.size(), 1000u);
+  for (float x : small) ASSERT_EQ(x, 0.0f);
+  const size_t n = size_t{40} << 20;  // 160 MiB of floats
+  std::vector<float> big = recc::zeroedFloats(n);
+  ASSERT_EQ(big.size(), n);
+  EXPECT_EQ(big.front(), 0.0f);
+  EXPECT_EQ(big[n / 2], 0.0f);
+  EXPECT_EQ(big.back(), 0.0f);
+  if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) GTEST_SKIP() << "no transparent huge pages";
+  // The mapping that holds the middle of the buffer, and its VmFlags line.
+  const auto mid = reinterpret_cast<uintptr_t>(big.data() + n / 2);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line, flags;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) inside = lo <= mid && mid < hi;
+    if (inside && line.rfind("VmFlags:", 0) == 0) flags = line;
+  }
+  EXPECT_NE(flags.find(" hg"), std::string::npos) << flags;
+}
