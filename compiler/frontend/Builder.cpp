@@ -423,6 +423,7 @@ ValueId Builder::embeddingTable(EmbeddingLayer& L, const std::string& vocab, con
   auto it = L.tables.find(vocab);
   if (it == L.tables.end()) {
     ValueId t = param(join(L.scope, vocab), {Dim::sym_("|" + vocab + "|"), L.dim}, "normal", L.stddev, true, loc);
+    g_.params[static_cast<size_t>(g_.at(t).attrs.i("index"))].sparseUpdate = L.sparse;
     it = L.tables.emplace(vocab, t).first;
   }
   return it->second;

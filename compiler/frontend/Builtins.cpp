@@ -194,13 +194,15 @@ Value dense(Builder& b, CallSite& c) {
   return V::tensor(y);
 }
 
-/// embedding(dim, std = 0.05, max_norm = 0): a layer value; tables are created when it is called.
+/// embedding(dim, std = 0.05, max_norm = 0, sparse = false): a layer value; tables are created
+/// when it is called. sparse: row-sparse (lazy) optimizer steps for its tables.
 Value embedding(Builder& b, CallSite& c) {
   auto L = std::make_shared<EmbeddingLayer>();
   L->dim = b.intArg(c, 0);
   if (L->dim <= 0) throw DiagError(c.argLocs[0], "embedding: dim must be positive, got " + std::to_string(L->dim));
   L->stddev = b.floatArg(c, 1);
   L->maxNorm = b.floatArg(c, 2);
+  L->sparse = b.boolArg(c, 3);
   if (L->stddev < 0 || L->maxNorm < 0) throw DiagError(c.loc, "embedding: std and max_norm must not be negative");
   L->scope = b.layerScope("embedding", c.ownScope);
   Value v;
@@ -507,7 +509,7 @@ std::vector<BuiltinInfo> makeTable() {
       {"slice", {"x", "axis", "begin", "end"}, 4, {}, slice},
       {"bce_with_logits", {"logit", "label", "reduce"}, 2, {V::boolean(true)}, bce},
       {"dense", {"x", "units", "bias"}, 2, {V::boolean(true)}, dense},
-      {"embedding", {"dim", "std", "max_norm"}, 1, {V::real(0.05), V::real(0.0)}, embedding},
+      {"embedding", {"dim", "std", "max_norm", "sparse"}, 1, {V::real(0.05), V::real(0.0), V::boolean(false)}, embedding},
       {"param", {"shape", "init", "scale"}, 1, {V::string("zeros"), V::real(0.0)}, param},
       {"leaky_relu", {"x", "alpha"}, 1, {V::real(0.01)}, leakyRelu},
       {"prelu", {"x", "shared", "init"}, 1, {V::boolean(true), V::real(0.25)}, prelu},

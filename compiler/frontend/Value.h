@@ -17,6 +17,7 @@ struct EmbeddingLayer {
   int64_t dim = 0;
   double stddev = 0.05;
   double maxNorm = 0;
+  bool sparse = false;  // its tables get row-sparse (lazy) optimizer steps: ParamDecl::sparseUpdate
   std::map<std::string, ValueId> tables;  // vocabulary -> Param node
 };
 

@@ -93,6 +93,11 @@ struct ParamDecl {
   double scale = 0;
   bool embedding = false;  // rows are looked up by id (sparse gradients)
   Loc loc;
+  /// `embedding(..., sparse = true)`: the optimizer step touches only the rows a batch used
+  /// (SparseUpdate; Adam/AdamW lazy, like PyTorch's SparseAdam), so a step costs the same for
+  /// any table size. Off by default: lazy Adam is not the dense Adam other frameworks run, and
+  /// on small tables it can cost accuracy (AFM: test AUC 0.758 lazy vs 0.767 dense).
+  bool sparseUpdate = false;
 };
 
 struct NamedValue {

@@ -115,7 +115,8 @@ Graph buildTrainStep(const Graph& forward) {
   for (size_t p = 0; p < g.params.size(); ++p) {
     if (g.grads[p] < 0) continue;
     const Attrs index = Attrs().set("index", static_cast<int64_t>(p));
-    std::vector<ValueId> rows = sparseGradient(g, g.grads[p]);
+    std::vector<ValueId> rows;
+    if (g.params[p].sparseUpdate) rows = sparseGradient(g, g.grads[p]);
     if (rows.empty()) {
       b.add(OpKind::Update, {paramNode[p], g.grads[p]}, index, g.params[p].loc);
     } else {

@@ -9,11 +9,12 @@ namespace recc {
 /// reach a value along several paths are summed. Throws DiagError if the model has no loss.
 void differentiate(Graph& g);
 
-/// forward graph -> training step: algebraic rewrites (passes/Algebra.h), differentiate, then one Update(param, grad) node per
-/// parameter with a gradient (the optimizer step), then dead-code elimination keeping the loss
-/// and the updates. A parameter whose gradient is a sum of scatter_adds (an embedding table read
-/// by gathers) gets a SparseUpdate of the scattered rows instead, so that its step costs what
-/// the batch touches rather than the whole table. The result is verified.
+/// forward graph -> training step: algebraic rewrites (passes/Algebra.h), differentiate, then
+/// one Update(param, grad) node per parameter with a gradient (the optimizer step), then
+/// dead-code elimination keeping the loss and the updates. A table declared with sparse updates
+/// (ParamDecl::sparseUpdate) whose gradient is a sum of scatter_adds (it is read only by
+/// gathers) gets a SparseUpdate of the scattered rows instead, so that its step costs what the
+/// batch touches rather than the whole table. The result is verified.
 Graph buildTrainStep(const Graph& forward);
 
 /// forward graph -> inference graph: only what `outputs` need (no labels, no losses), with the

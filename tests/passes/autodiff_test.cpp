@@ -186,15 +186,17 @@ TEST(TrainStep, OneUpdatePerParamWithAGradient) {
   EXPECT_EQ(st.values[1], s0.values[1]);
 }
 
-// A table read only by gathers (here twice: a scatter_add sum) gets a SparseUpdate of the
-// scattered rows; a table also read densely, and every other param, a dense Update.
-TEST(TrainStep, TablesReadOnlyByGathersGetSparseUpdates) {
+// A table declared sparse and read only by gathers (here twice: a scatter_add sum) gets a
+// SparseUpdate of the scattered rows; a sparse table also read densely, a table not declared
+// sparse, and every other param, a dense Update.
+TEST(TrainStep, SparseTablesReadOnlyByGathersGetSparseUpdates) {
   Graph g;
   GraphBuilder b(g);
   g.inputs.push_back({"a", "a", "item", InputKind::Id, 0, {}});
   g.inputs.push_back({"h", "h", "item", InputKind::Ids, 3, {}});
   g.params.push_back({"emb", {10, 4}, "normal", 0.1, true, {}});
   g.params.push_back({"tied", {10, 4}, "normal", 0.1, true, {}});
+  g.params[0].sparseUpdate = g.params[1].sparseUpdate = true;
   ValueId a = b.add(OpKind::Input, {}, Attrs().set("index", int64_t(0)));
   ValueId h = b.add(OpKind::Input, {}, Attrs().set("index", int64_t(1)));
   ValueId emb = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
@@ -225,6 +227,10 @@ TEST(TrainStep, TablesReadOnlyByGathersGetSparseUpdates) {
   EXPECT_EQ(sparse, 1);
   EXPECT_EQ(updates, 1);
   EXPECT_EQ(scatters, 1) << "only the tied table's dense gradient is built";
+  // Not declared sparse (the default): the dense scatter_add gradient and a dense Update.
+  g.params[0].sparseUpdate = false;
+  Graph denseStep = buildTrainStep(g);
+  for (const Node& n : denseStep.nodes) EXPECT_NE(n.op, OpKind::SparseUpdate);
 }
 
 // DIN's attention input: matmul(concat([h, t, h - t, h * t]), W) with t a broadcast row.
