@@ -230,3 +230,21 @@ TEST(ShapeRules, DimensionOverflowIsAnErrorNotAWrap) {
   }
   EXPECT_EQ(numElements({kB, int64_t{1} << 40}, 1 << 20), int64_t{1} << 60);
 }
+
+TEST(ShapeRules, SparseUpdateTakesATableAndIdGradientPairs) {
+  Fixture f;
+  ValueId table = f.param({Dim::sym_("|movie|"), 32});
+  ValueId ids = f.ids(6), one = f.ids(0);
+  ValueId rows = f.param({kB, 6, 32}), oneRows = f.param({kB, 32});
+  ValueId u = f.b.add(OpKind::SparseUpdate, {table, ids, rows, one, oneRows}, Attrs().set("index", int64_t(0)));
+  EXPECT_EQ(shapeStr(f.g.at(u).shape), "[]");
+  EXPECT_NE(f.error(OpKind::SparseUpdate, {rows, ids, rows}).find("parameter [B,6,32] is not a [rows, dim] table"),
+            std::string::npos);
+  EXPECT_NE(f.error(OpKind::SparseUpdate, {table, ids}).find("expects the table, then (ids, gradient) pairs"),
+            std::string::npos);
+  EXPECT_NE(f.error(OpKind::SparseUpdate, {table, oneRows, oneRows}).find("indices must be integer ids"),
+            std::string::npos);
+  EXPECT_NE(f.error(OpKind::SparseUpdate, {table, ids, oneRows})
+                .find("gradient [B,32] does not match ids [B,6] and table [|movie|,32]"),
+            std::string::npos);
+}
