@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Formats the bench/run results as one table: recc vs PyTorch per model, with ratios.
 
-  report.py DIR MODEL...
+  report.py DIR "SEED..." MODEL...
 
-DIR holds, per model M: M.recc.json (recc's --metrics-json), M.recc.time and M.torch.time
-(`/usr/bin/time -v` output), M.torch.json (bench/pytorch/train.py's JSON line). A missing or
-unreadable result prints "failed" in its cells. "wall s" is the whole process (end to end:
-reading the CSVs, compiling or importing torch, training, evaluating), from /usr/bin/time.
+DIR holds, per model M and seed S: M.sS.recc.json (recc's --metrics-json), M.sS.recc.time and
+M.sS.torch.time (`/usr/bin/time -v` output), M.sS.torch.json (bench/pytorch/train.py's JSON
+line). Over the seeds: throughput and wall time are medians, peak RSS the maximum, AUC and
+logloss means (the AUC with its standard deviation over seeds); a side fails if any of its runs
+did, and then prints "failed" in its cells. "wall s" is the whole process (end to end: reading
+the CSVs, compiling or importing torch, training, evaluating), from /usr/bin/time. The last row
+of a model gives recc/PyTorch ratios, and for AUC and logloss the difference recc - PyTorch.
 """
 import json
 import os
 import re
+import statistics
 import sys
 
 
@@ -58,52 +62,78 @@ def exit_status(path):
         return None
 
 
-def side(dirname, model, name):
-    """The metrics of one side, or None if that run failed."""
-    res = read_json(os.path.join(dirname, f"{model}.{name}.json"))
-    status = exit_status(os.path.join(dirname, f"{model}.{name}.time"))
+def run(dirname, prefix, name):
+    """The metrics of one run, or None if it failed."""
+    res = read_json(os.path.join(dirname, f"{prefix}.{name}.json"))
+    status = exit_status(os.path.join(dirname, f"{prefix}.{name}.time"))
     if res is None or (status is not None and status != 0):
         return None
-    rss = peak_rss_mb(os.path.join(dirname, f"{model}.{name}.time"))
+    rss = peak_rss_mb(os.path.join(dirname, f"{prefix}.{name}.time"))
     if rss is None:
         rss = res.get("peak_rss_mb")
     return {"train": res.get("train_samples_per_sec"), "infer": res.get("infer_samples_per_sec"),
-            "wall": wall_seconds(os.path.join(dirname, f"{model}.{name}.time")),
+            "wall": wall_seconds(os.path.join(dirname, f"{prefix}.{name}.time")),
             "rss": rss, "auc": res.get("auc"), "logloss": res.get("logloss")}
 
 
-COLUMNS = [  # key, heading, format
-    ("train", "train samples/s", "{:,.0f}"),
-    ("infer", "infer samples/s", "{:,.0f}"),
-    ("wall", "wall s", "{:,.1f}"),
-    ("rss", "peak RSS MiB", "{:,.0f}"),
-    ("auc", "test AUC", "{:.4f}"),
-    ("logloss", "logloss", "{:.4f}"),
+# How each column combines the runs of the seeds.
+COMBINE = {"train": statistics.median, "infer": statistics.median, "wall": statistics.median,
+           "rss": max, "auc": statistics.mean, "logloss": statistics.mean}
+
+
+def side(dirname, model, seeds, name):
+    """One side's metrics over the seeds (plus "auc_sd"), or None if any of its runs failed."""
+    runs = [run(dirname, f"{model}.s{s}", name) for s in seeds]
+    if any(r is None for r in runs):
+        return None
+    out = {}
+    for k, combine in COMBINE.items():
+        vals = [r[k] for r in runs]
+        out[k] = None if any(v is None for v in vals) else combine(vals)
+    aucs = [r["auc"] for r in runs]
+    out["auc_sd"] = statistics.stdev(aucs) if len(aucs) > 1 and None not in aucs else None
+    return out
+
+
+COLUMNS = [  # key, heading, format, how the last row compares the sides
+    ("train", "train samples/s", "{:,.0f}", "ratio"),
+    ("infer", "infer samples/s", "{:,.0f}", "ratio"),
+    ("wall", "wall s", "{:,.1f}", "ratio"),
+    ("rss", "peak RSS MiB", "{:,.0f}", "ratio"),
+    ("auc", "test AUC", "{:.4f}", "diff"),
+    ("logloss", "logloss", "{:.4f}", "diff"),
 ]
 
 
-def cell(v, fmt):
-    return "failed" if v is None else fmt.format(v)
+def cell(s, key, fmt):
+    if s is None or s[key] is None:
+        return "failed"
+    text = fmt.format(s[key])
+    if key == "auc" and s.get("auc_sd") is not None:
+        text += f" \u00b1{s['auc_sd']:.4f}"
+    return text
 
 
-def ratio(a, b):
-    if a is None or b is None or not b:
+def compare(r, t, key, how):
+    a, b = (r[key] if r else None), (t[key] if t else None)
+    if a is None or b is None:
         return "-"
-    return f"{a / b:.2f}x"
+    if how == "diff":
+        return f"{a - b:+.4f}"
+    return f"{a / b:.2f}x" if b else "-"
 
 
 def main():
-    if len(sys.argv) < 3:
+    if len(sys.argv) < 4:
         sys.exit(__doc__)
-    dirname, models = sys.argv[1], sys.argv[2:]
-    header = ["model", "run"] + [heading for _, heading, _ in COLUMNS]
+    dirname, seeds, models = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+    header = ["model", "run"] + [heading for _, heading, _, _ in COLUMNS]
     rows = []
     for m in models:
-        r, t = side(dirname, m, "recc"), side(dirname, m, "torch")
-        get = lambda s, k: s[k] if s else None  # noqa: E731
-        rows.append([m, "recc"] + [cell(get(r, k), f) for k, _, f in COLUMNS])
-        rows.append(["", "PyTorch"] + [cell(get(t, k), f) for k, _, f in COLUMNS])
-        rows.append(["", "recc/PyTorch"] + [ratio(get(r, k), get(t, k)) for k, _, _ in COLUMNS])
+        r, t = side(dirname, m, seeds, "recc"), side(dirname, m, seeds, "torch")
+        rows.append([m, "recc"] + [cell(r, k, f) for k, _, f, _ in COLUMNS])
+        rows.append(["", "PyTorch"] + [cell(t, k, f) for k, _, f, _ in COLUMNS])
+        rows.append(["", "recc/PyTorch"] + [compare(r, t, k, how) for k, _, _, how in COLUMNS])
     widths = [max(len(x[i]) for x in [header] + rows) for i in range(len(header))]
 
     def line(cells):

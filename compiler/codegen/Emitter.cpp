@@ -61,6 +61,7 @@ class EntryEmitter {
       if (!f_.emitted[i]) continue;
       const ValueId v = static_cast<ValueId>(i);
       if (loweringOf(node(v).op) != Lowering::KernelCall && !isLoopNode(v)) continue;  // no code
+      if (node(v).op == OpKind::Gather && !f_.materialized[i]) continue;  // read in its consumer's loop
       if (inSegment == kSegmentNodes) {
         b_.CreateRetVoid();
         segments.push_back(startSegment());
@@ -218,6 +219,11 @@ class EntryEmitter {
         Index row(idx.begin(), idx.end() - 1);
         llvm::Value* id = b_.CreateSExt(read(n.inputs[0], row), i64());
         return b_.CreateSelect(b_.CreateICmpEQ(id, idx.back()), cf(1), cf(0));
+      }
+      case OpKind::Gather: {  // out[i..., j] = table[ids[i...], j]
+        Index row(idx.begin(), idx.end() - 1);
+        llvm::Value* id = b_.CreateSExt(read(n.inputs[1], row), i64());
+        return read(n.inputs[0], {id, idx.back()});
       }
       case OpKind::Dropout: return genDropout(v, idx);
       case OpKind::Concat: {
@@ -603,6 +609,7 @@ class EntryEmitter {
       const Node& u = node(stack.back());
       stack.pop_back();
       if (u.op == OpKind::Transpose || u.op == OpKind::Slice || u.op == OpKind::Concat || u.op == OpKind::OneHot ||
+          u.op == OpKind::Gather ||
           u.shape != out) {
         ok = false;
         break;

@@ -21,9 +21,12 @@ FusionDecision shouldFuse(const Graph& g, ValueId producer, ValueId consumer, in
   // Index remaps (broadcast, transpose, one-hot, slice) cost one load or compare per element:
   // they fuse like elementwise ops (e.g. the [B,T,V] one-hot of the cross-entropy gradient is
   // never stored, and the gates of a GRU read their slices of one matmul in place). A concat
-  // reads one of its operands per element (selects over clamped reads of each).
+  // reads one of its operands per element (selects over clamped reads of each). A lookup
+  // without renormalisation reads its id, then the table row: the rows sinkGathers leaves
+  // ([B,256] per field for DeepFM's first layer) are added up without being copied out first.
   const bool remap = p.op == OpKind::BroadcastTo || p.op == OpKind::Transpose || p.op == OpKind::OneHot ||
-                     p.op == OpKind::Slice || p.op == OpKind::Concat;
+                     p.op == OpKind::Slice || p.op == OpKind::Concat ||
+                     (p.op == OpKind::Gather && p.attrs.f("max_norm") == 0);
   if (pc != OpClass::Elementwise && !remap)
     return FusionDecision::forbid(std::string("producer ") + opName(p.op) + " is not elementwise");
   if (producerUses != 1)

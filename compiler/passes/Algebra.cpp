@@ -43,11 +43,38 @@ ValueId unbroadcast(const Graph& g, ValueId atom) {
   return n.inputs[0];
 }
 
-int64_t count(const Shape& s) { return numElements(s, 1024); }
+/// The parts of x = reshape(concat(parts, axis a)) when the reshape only merges axes a.. into the
+/// last one (flatten(stack(fields))): x = concat(parts reshaped alike, last axis). Empty otherwise.
+std::vector<ValueId> flattenedConcatParts(GraphBuilder& b, ValueId x) {
+  Graph& g = b.graph();
+  const Node& r = g.at(x);
+  if (r.op != OpKind::Reshape || g.at(r.inputs[0]).op != OpKind::Concat) return {};
+  const Node& cat = g.at(r.inputs[0]);
+  const auto axis = static_cast<size_t>(cat.attrs.i("axis"));
+  if (r.shape.size() != axis + 1) return {};
+  for (size_t d = 0; d < axis; ++d)
+    if (r.shape[d] != cat.shape[d]) return {};
+  std::vector<ValueId> parts;
+  for (ValueId p : std::vector<ValueId>(cat.inputs)) {  // a copy: b.add may move the nodes
+    Shape flat(g.at(p).shape.begin(), g.at(p).shape.begin() + static_cast<std::ptrdiff_t>(axis));
+    int64_t width = 1;
+    for (size_t d = axis; d < g.at(p).shape.size(); ++d) {
+      if (!g.at(p).shape[d].isStatic()) return {};
+      width *= g.at(p).shape[d].n;
+    }
+    flat.push_back(Dim(width));
+    // reshape(reshape(y)) is y when the shapes agree (stack's [B,D] -> [B,1,D] undone).
+    ValueId y = g.at(p).op == OpKind::Reshape ? g.at(p).inputs[0] : p;
+    parts.push_back(g.at(y).shape == flat ? y
+                                          : b.add(OpKind::Reshape, {p}, Attrs().set("shape", flat), g.at(x).loc));
+  }
+  return parts;
+}
 
 }  // namespace
 
-int factorConcatMatmuls(Graph& forward) {
+int factorConcatMatmuls(Graph& forward, int64_t batch) {
+  auto count = [batch](const Shape& s) { return numElements(s, batch); };
   Graph g = forward;
   g.nodes.clear();
   GraphBuilder b(g);
@@ -64,8 +91,13 @@ int factorConcatMatmuls(Graph& forward) {
       copy();
       continue;
     }
-    const Node& cat = g.at(n.inputs[0]);
     const Shape w = g.at(n.inputs[1]).shape;
+    std::vector<ValueId> parts = flattenedConcatParts(b, n.inputs[0]);
+    if (!parts.empty()) {
+      n.inputs[0] = b.add(OpKind::Concat, parts, Attrs().set("axis", static_cast<int64_t>(g.at(parts[0]).shape.size()) - 1),
+                          g.at(n.inputs[0]).loc);
+    }
+    const Node& cat = g.at(n.inputs[0]);
     if (cat.op != OpKind::Concat || w.size() != 2 || cat.shape.size() < 2 ||
         cat.attrs.i("axis") != static_cast<int64_t>(cat.shape.size()) - 1) {
       copy();
@@ -87,9 +119,10 @@ int factorConcatMatmuls(Graph& forward) {
         uses[t.atom].push_back({k, t.sign});
       }
     }
-    // Multiplications before and after: a product costs its left operand's elements times N.
+    // Multiplications before and after: a product costs its left operand's elements times N,
+    // or less for a lookup that sinkGathers will multiply per table row.
     int64_t before = count(cat.shape), after = 0;
-    for (ValueId a : order) after += count(g.at(unbroadcast(g, a)).shape);
+    for (ValueId a : order) after += lookupCost(g, unbroadcast(g, a), batch);
     if (after >= before) {
       copy();
       continue;

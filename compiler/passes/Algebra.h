@@ -10,8 +10,27 @@ namespace recc {
 /// broadcast (a per-row vector repeated over a sequence) is multiplied before it is broadcast:
 /// DIN's attention input [h, t, h - t, h * t] becomes h (W_1 + W_3) + t (W_2 - W_3) + (h*t) W_4,
 /// with t W done once per row instead of once per position. Applied only where it saves
-/// multiplications; outputs, losses, named values and gradients are renumbered. Returns the
-/// number of products rewritten.
-int factorConcatMatmuls(Graph& g);
+/// multiplications at batch size `batch` (counting a lookup as sinkGathers will leave it);
+/// flatten(stack(fields)) counts as a concat. Outputs, losses, named values and gradients are
+/// renumbered. Returns the number of products rewritten.
+int factorConcatMatmuls(Graph& g, int64_t batch);
+
+/// Row-wise work on an embedding lookup x = gather(T, ids) done per table row when T has fewer
+/// rows than the batch looks up (user or genre tables at batch 1024): matmul(x, W) becomes
+/// gather(T W, ids), f(x, c) becomes gather(f(T, c), ids) for an elementwise f and a c shared by
+/// all rows (a bias), and matmul(sum(x, ids axis), W) becomes sum(gather(T W, ids), that axis).
+/// Rewrites chain, so a whole tower over one id (ALS-MLP's user MLP) runs once per user, and
+/// the backward pass follows: the gradient is scattered into the [rows, N] product and
+/// multiplied back per row. Tables with sparse updates and renormalising lookups (max_norm) are
+/// left alone. Costs are estimated at batch size `batch`. Returns the number of ops rewritten;
+/// lookups no longer read are left for dead-code elimination.
+int sinkGathers(Graph& g, int64_t batch);
+
+/// The number of rows of a table that sinkGathers may multiply (static, not row-sparse), or -1.
+int64_t gatherRows(const Graph& g, ValueId table);
+
+/// The multiplications per output column of matmul(v, W) as sinkGathers leaves it: v's
+/// elements, or for a lookup it moves, the table's elements plus one per id.
+int64_t lookupCost(const Graph& g, ValueId v, int64_t batch);
 
 }  // namespace recc

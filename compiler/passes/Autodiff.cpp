@@ -99,9 +99,10 @@ void differentiate(Graph& g) {
   }
 }
 
-Graph buildTrainStep(const Graph& forward) {
+Graph buildTrainStep(const Graph& forward, int64_t batch) {
   Graph g = forward;
-  factorConcatMatmuls(g);
+  factorConcatMatmuls(g, batch);
+  sinkGathers(g, batch);
   differentiate(g);
   // One Param node per parameter to hang the Update on (the first that reads it).
   std::vector<ValueId> paramNode(g.params.size(), -1);
@@ -161,9 +162,10 @@ Graph toInferenceMode(const Graph& forward) {
   return g;
 }
 
-Graph buildInference(const Graph& forward) {
+Graph buildInference(const Graph& forward, int64_t batch) {
   Graph g = toInferenceMode(forward);
-  factorConcatMatmuls(g);
+  factorConcatMatmuls(g, batch);
+  sinkGathers(g, batch);
   // Losses read labels, which are not available at serving time. Inputs that are no longer
   // read (labels) stay declared in g.inputs: input indices stay stable and a data loader may
   // still read the column, the graph just ignores it.

@@ -14,12 +14,14 @@ void differentiate(Graph& g);
 /// dead-code elimination keeping the loss and the updates. A table declared with sparse updates
 /// (ParamDecl::sparseUpdate) whose gradient is a sum of scatter_adds (it is read only by
 /// gathers) gets a SparseUpdate of the scattered rows instead, so that its step costs what the
-/// batch touches rather than the whole table. The result is verified.
-Graph buildTrainStep(const Graph& forward);
+/// batch touches rather than the whole table. The rewrites weigh costs at batch size `batch`
+/// (the training batch). The result is verified.
+Graph buildTrainStep(const Graph& forward, int64_t batch = 1024);
 
 /// forward graph -> inference graph: only what `outputs` need (no labels, no losses), with the
 /// training-mode ops in their inference form (toInferenceMode) and the algebraic rewrites.
-Graph buildInference(const Graph& forward);
+/// `batch`: the inference batch the rewrites weigh costs at.
+Graph buildInference(const Graph& forward, int64_t batch = 4096);
 
 /// The same graph with training-mode ops rewritten for serving: Dropout becomes the identity
 /// (its users read its operand) and BatchNorm the elementwise form with the running statistics,

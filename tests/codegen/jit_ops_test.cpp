@@ -113,7 +113,10 @@ std::vector<OpCase> cases() {
     ValueId head = t.op(OpKind::Slice, {seq}, Attrs().set("axis", int64_t{1}).set("begin", int64_t{1}).set("end", int64_t{3}));
     ValueId col = t.op(OpKind::Reshape, {head}, shape({kB, 2, 1}));
     ValueId g3 = t.op(OpKind::Gather, {table, col}, Attrs().set("max_norm", 0.0));
-    return {g1, g2, t.op(OpKind::Sum, {g2}, axis(1)), head, g3};
+    // lookups read inside their consumer's loop (fused), plain and summed over a sequence
+    ValueId fused = t.op(OpKind::Tanh, {t.op(OpKind::Gather, {table, id}, Attrs().set("max_norm", 0.0))});
+    ValueId pooled = t.op(OpKind::Sum, {t.op(OpKind::Gather, {table, seq}, Attrs().set("max_norm", 0.0))}, axis(1));
+    return {g1, g2, t.op(OpKind::Sum, {g2}, axis(1)), head, g3, fused, pooled};
   }});
   c.push_back({"scatter_add", [](TestGraph& t) -> std::vector<ValueId> {
     ValueId seq = t.ids("item", 4, 3);  // few rows: repeated ids

@@ -71,6 +71,26 @@ TEST(Fusion, KernelOperandsAndReshapesForbidFusion) {
   EXPECT_TRUE(shouldFuse(t.g, t.b.constant(1, {3}), e, 5).allowed);  // constants always fuse
 }
 
+TEST(Fusion, LookupsAreReadInTheirConsumersLoop) {
+  TestGraph t;
+  ValueId table = t.param({10, 4});
+  ValueId id = t.ids("item", 10, 0), seq = t.ids("item", 10, 3);
+  ValueId row = t.op(OpKind::Gather, {table, id}, Attrs().set("max_norm", 0.0));
+  ValueId out = t.op(OpKind::Relu, {t.op(OpKind::Add, {row, t.param({4})})});
+  ValueId rows = t.op(OpKind::Gather, {table, seq}, Attrs().set("max_norm", 0.0));
+  ValueId sum = t.op(OpKind::Sum, {rows}, Attrs().set("axis", int64_t{1}));
+  FusionPlan f = planFusion(t.g, {out, sum});
+  EXPECT_FALSE(f.materialized[static_cast<size_t>(row)]);
+  EXPECT_FALSE(f.materialized[static_cast<size_t>(rows)]);
+  auto cg = CompiledGraph::compile(t.g, {out, sum}, opt(2));
+  EXPECT_EQ(cg->llvmIR().find("recc_rt_gather_f32"), std::string::npos) << "no lookup is copied out";
+  EXPECT_TRUE(matchesReference(t, {out, sum}));
+  // A renormalising lookup edits the table: it stays a kernel call of its own.
+  ValueId renorm = t.op(OpKind::Gather, {table, id}, Attrs().set("max_norm", 1.0));
+  ValueId e = t.op(OpKind::Exp, {renorm});
+  EXPECT_FALSE(shouldFuse(t.g, renorm, e, 1).allowed);
+}
+
 TEST(Codegen, MatMulLowersToTheEigenKernelCall) {
   TestGraph t;
   ValueId mm = t.op(OpKind::MatMul, {t.dense(3), t.param({3, 4})});

@@ -79,6 +79,8 @@ class GradCheck {
     g.losses.push_back({l, 0.7, {}});
   }
 
+  const std::vector<Tensor>& inputs() const { return inputs_; }
+
   ParamState randomState() {
     ParamState s;
     for (size_t p = 0; p < g.params.size(); ++p) {

@@ -249,7 +249,7 @@ TEST(Algebra, ConcatMatmulIsFactoredPerDistinctOperand) {
   GradCheck c;
   ValueId y = dinConcatMatmul(c);
   Graph f = c.g;
-  ASSERT_EQ(factorConcatMatmuls(f), 1);
+  ASSERT_EQ(factorConcatMatmuls(f, 1024), 1);
   verify(f);
   ValueId fy = f.named.back().value;
   EXPECT_EQ(f.at(fy).shape, c.g.at(y).shape);
@@ -281,7 +281,7 @@ TEST(Algebra, ConcatMatmulIsFactoredPerDistinctOperand) {
 TEST(Algebra, FactoredConcatMatmulGradientsMatchFiniteDifferences) {
   GradCheck c;
   dinConcatMatmul(c);
-  ASSERT_EQ(factorConcatMatmuls(c.g), 1);
+  ASSERT_EQ(factorConcatMatmuls(c.g, 1024), 1);
   c.check(c.g.named.back().value);
 }
 
@@ -290,7 +290,7 @@ TEST(Algebra, ConcatsOfDistinctOperandsAreLeftAlone) {
   ValueId cat = c.b.add(OpKind::Concat, {c.batched({3}), c.batched({2})}, Attrs().set("axis", int64_t(1)));
   c.b.add(OpKind::MatMul, {cat, c.param({5, 2})}, Attrs().set("ta", int64_t(0)).set("tb", int64_t(0)));
   const size_t before = c.g.nodes.size();
-  EXPECT_EQ(factorConcatMatmuls(c.g), 0);  // no fewer multiplications: kept as one product
+  EXPECT_EQ(factorConcatMatmuls(c.g, 1024), 0);  // no fewer multiplications: kept as one product
   EXPECT_EQ(c.g.nodes.size(), before);
 }
 

@@ -196,8 +196,8 @@ TrainResult train(const TrainOptions& o) {
   // before autodiff, whose graph would hold the oversized tables too.
   const int stateCopies = 3;
   checkModelFitsMemory(fwd, stateCopies);
-  Graph step = buildTrainStep(fwd);
-  Graph inf = buildInference(fwd);
+  Graph step = buildTrainStep(fwd, cfg.batch);
+  Graph inf = buildInference(fwd, cfg.evalBatch);
   const std::vector<ValueId> infFetches = outputValues(inf);
   // Again with the arenas the two compiled graphs will allocate: they grow with the batch.
   checkModelFitsMemory(fwd, stateCopies,
@@ -339,9 +339,9 @@ Metrics evaluateCheckpoint(const std::string& ckptPath, const std::string& dataP
   st.values = c.params;
   st.m = c.m;
   st.v = c.v;
-  Graph inf = buildInference(fwd);
-  std::vector<ValueId> fetch = outputValues(inf);
   const int64_t batch = 4096;
+  Graph inf = buildInference(fwd, batch);
+  std::vector<ValueId> fetch = outputValues(inf);
   // The parameters are loaded already; the arena is not allocated yet.
   checkModelFitsMemory(fwd, 0, {planArena("inference", inf, fetch, batch)});
   auto eng = makeEngine(engine, inf, fetch, batch);

@@ -1,0 +1,151 @@
+// sinkGathers (and factorConcatMatmuls over flatten(stack(fields))): what is rewritten, what is
+// left alone, and that values and gradients are those of the original graph.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "compiler/ir/Verifier.h"
+#include "compiler/passes/Algebra.h"
+#include "tests/passes/GradCheck.h"
+
+namespace recc {
+namespace {
+
+using testing::GradCheck;
+
+ValueId lookup(GradCheck& c, ValueId table, ValueId ids, double maxNorm = 0.0) {
+  return c.b.add(OpKind::Gather, {table, ids}, Attrs().set("max_norm", maxNorm));
+}
+ValueId matmul(GradCheck& c, ValueId x, ValueId w) {
+  return c.b.add(OpKind::MatMul, {x, w}, Attrs().set("ta", int64_t{0}).set("tb", int64_t{0}));
+}
+
+/// A two-layer tower over one id: matmul(act(matmul(e(id), W1) + b1), W2) -> [B,3].
+ValueId tower(GradCheck& c, int64_t rows, double maxNorm = 0.0, OpKind act = OpKind::Relu) {
+  ValueId e = lookup(c, c.param({rows, 4}), c.ids(0, rows), maxNorm);
+  ValueId h = c.b.add(act, {c.b.add(OpKind::Add, {matmul(c, e, c.param({4, 6})), c.param({6}, 0.2f, 1)})});
+  ValueId y = matmul(c, h, c.param({6, 3}));
+  c.g.named.push_back({"y", y, {}});
+  return y;
+}
+
+/// The value named last in `g` on the reference evaluator, with c's inputs and parameters.
+std::vector<float> lastNamed(GradCheck& c, const Graph& g, const ParamState& s) {
+  ParamState copy = s;
+  return evaluate(g, c.batch, c.inputs(), copy)[static_cast<size_t>(g.named.back().value)].f;
+}
+
+void expectSameValues(GradCheck& c, const Graph& before, const Graph& after) {
+  ParamState s = c.randomState();
+  std::vector<float> want = lastNamed(c, before, s), got = lastNamed(c, after, s);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+}
+
+/// Rows of the left operand of every matmul: batch-led ("B") or the table's row count.
+std::vector<std::string> matmulRows(const Graph& g) {
+  std::vector<std::string> rows;
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::MatMul) rows.push_back(g.at(n.inputs[0]).shape[0].str());
+  return rows;
+}
+
+TEST(GatherSinking, ATowerOverASmallTableRunsOncePerRow) {
+  GradCheck c;
+  ValueId y = tower(c, 5);
+  Graph f = c.g;
+  EXPECT_EQ(sinkGathers(f, 1024), 4);  // matmul, add, relu, matmul
+  verify(f);
+  const ValueId fy = f.named.back().value;
+  EXPECT_EQ(f.at(fy).shape, c.g.at(y).shape);
+  EXPECT_EQ(f.at(fy).op, OpKind::Gather);  // the lookup comes last
+  EXPECT_EQ(matmulRows(f), (std::vector<std::string>{"5", "5"}));
+  expectSameValues(c, c.g, f);
+}
+
+TEST(GatherSinking, SunkTowerGradientsMatchFiniteDifferences) {
+  GradCheck c;
+  tower(c, 5, 0.0, OpKind::Tanh);  // smooth: a finite difference across relu's kink would differ
+  ASSERT_EQ(sinkGathers(c.g, 1024), 4);
+  c.check(c.g.named.back().value);
+}
+
+TEST(GatherSinking, ASummedLookupIsMultipliedPerRowThenSummed) {
+  GradCheck c;
+  // Per output column: 4 x 16 products plus 6 reads per row instead of 16 products per row.
+  ValueId pooled = c.b.add(OpKind::Sum, {lookup(c, c.param({4, 16}), c.ids(6, 4))}, Attrs().set("axis", int64_t{1}));
+  ValueId y = matmul(c, pooled, c.param({16, 5}));
+  c.g.named.push_back({"y", y, {}});
+  Graph f = c.g;
+  EXPECT_EQ(sinkGathers(f, 1024), 1);
+  verify(f);
+  EXPECT_EQ(f.at(f.named.back().value).op, OpKind::Sum);
+  EXPECT_EQ(matmulRows(f), std::vector<std::string>{"4"});
+  expectSameValues(c, c.g, f);
+  c.g = f;
+  c.check(c.g.named.back().value);
+}
+
+TEST(GatherSinking, LargeSparseAndRenormalisingTablesAreLeftAlone) {
+  {
+    GradCheck c;
+    tower(c, 2000);  // more rows than a batch of 1024 looks up
+    EXPECT_EQ(sinkGathers(c.g, 1024), 0);
+    EXPECT_EQ(sinkGathers(c.g, 4096), 4);  // but fewer than 4096 do
+  }
+  {
+    GradCheck c;
+    tower(c, 5);
+    c.g.params[0].sparseUpdate = true;  // its updates must stay row-sparse
+    EXPECT_EQ(sinkGathers(c.g, 1024), 0);
+  }
+  {
+    GradCheck c;
+    tower(c, 5, /*maxNorm=*/1.0);  // renormalises the rows it reads
+    EXPECT_EQ(sinkGathers(c.g, 1024), 0);
+  }
+  {
+    GradCheck c;  // dropout's mask depends on the element's position: the lookup stops there
+    ValueId e = lookup(c, c.param({5, 4}), c.ids(0, 5));
+    ValueId d = c.b.add(OpKind::Dropout, {c.b.add(OpKind::Relu, {e})}, Attrs().set("p", 0.5));
+    c.g.named.push_back({"d", d, {}});
+    EXPECT_EQ(sinkGathers(c.g, 1024), 1);  // relu only
+    EXPECT_EQ(c.g.at(c.g.at(c.g.named.back().value).inputs[0]).op, OpKind::Gather);
+  }
+}
+
+// DeepFM's first layer: matmul(flatten(stack([e(user), e(movie)])), W).
+TEST(GatherSinking, StackedFieldsAreFactoredSoThatSmallTablesSink) {
+  GradCheck c;
+  auto field = [&](int64_t rows) {
+    return c.b.add(OpKind::Reshape, {lookup(c, c.param({rows, 4}), c.ids(0, rows))}, Attrs().set("shape", Shape{kB, 1, 4}));
+  };
+  ValueId stacked = c.b.add(OpKind::Concat, {field(5), field(2000)}, Attrs().set("axis", int64_t{1}));
+  ValueId flat = c.b.add(OpKind::Reshape, {stacked}, Attrs().set("shape", Shape{kB, 8}));
+  ValueId y = matmul(c, flat, c.param({8, 6}));
+  c.g.named.push_back({"y", y, {}});
+  Graph f = c.g;
+  EXPECT_EQ(factorConcatMatmuls(f, 1024), 1);
+  EXPECT_EQ(sinkGathers(f, 1024), 1);  // the 5-row table; the 2000-row one is multiplied per lookup
+  verify(f);
+  std::vector<std::string> rows = matmulRows(f);
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<std::string>{"5", "B"}));
+  expectSameValues(c, c.g, f);
+  c.g = f;
+  c.check(c.g.named.back().value);
+}
+
+TEST(GatherSinking, StackedFieldsOfLargeTablesStayOneProduct) {
+  GradCheck c;
+  auto field = [&] {
+    return c.b.add(OpKind::Reshape, {lookup(c, c.param({2000, 4}), c.ids(0, 2000))}, Attrs().set("shape", Shape{kB, 1, 4}));
+  };
+  ValueId stacked = c.b.add(OpKind::Concat, {field(), field()}, Attrs().set("axis", int64_t{1}));
+  ValueId flat = c.b.add(OpKind::Reshape, {stacked}, Attrs().set("shape", Shape{kB, 8}));
+  matmul(c, flat, c.param({8, 6}));
+  EXPECT_EQ(factorConcatMatmuls(c.g, 1024), 0);
+}
+
+}  // namespace
+}  // namespace recc
