@@ -18,6 +18,7 @@
 #include "compiler/codegen/Fusion.h"
 #include "compiler/codegen/Jit.h"
 #include "compiler/codegen/Lowering.h"
+#include "runtime/kernels/Memory.h"
 #include "runtime/kernels/Parallel.h"
 
 namespace recc {
@@ -98,8 +99,12 @@ class JitCompiledGraph final : public CompiledGraph {
     // One arena for the graph's lifetime: run() allocates nothing.
     const size_t bytes = static_cast<size_t>((plan_.arenaBytes + kArenaAlign - 1) / kArenaAlign + 1) *
                          static_cast<size_t>(kArenaAlign);
-    arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kArenaAlign, bytes)));
+    // A large arena (DIN's at batch 4096: hundreds of MiB) sits on huge pages: 512 times fewer
+    // page faults now, and fewer TLB misses in every run.
+    const size_t align = hugePageAlignment(bytes, kArenaAlign);
+    arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(align, (bytes + align - 1) / align * align)));
     if (!arena_) throw DiagError({}, "codegen: cannot allocate a " + std::to_string(bytes) + "-byte arena");
+    adviseHugePages(arena_.get(), bytes);
     // Fault the pages in now rather than during the first runs (an evaluation over a test set
     // is only a few runs, and page faults cost more than the work on a virtual machine).
     std::memset(arena_.get(), 0, bytes);

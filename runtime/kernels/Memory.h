@@ -1,4 +1,4 @@
-// Allocation of the large, long-lived float buffers: parameters and optimizer moments.
+// Allocation of the large, long-lived buffers: parameters, optimizer moments, compiled arenas.
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -10,5 +10,14 @@ namespace recc {
 /// thousand TLB entries instead of hundreds of thousands of 4 KiB pages (the gathers and sparse
 /// updates of its rows stop paying a page walk each), and it faults in 512 times fewer pages.
 std::vector<float> zeroedFloats(size_t n);
+
+/// Advises the 2 MiB-aligned part of [p, p + bytes) onto transparent huge pages if the block
+/// is 32 MiB or more; call it before the block is first touched. Advice only: without
+/// transparent huge pages the block keeps ordinary pages.
+void adviseHugePages(void* p, size_t bytes);
+
+/// The alignment that lets adviseHugePages cover a whole block of `bytes` (2 MiB for blocks it
+/// advises, else `minimum`).
+size_t hugePageAlignment(size_t bytes, size_t minimum);
 
 }  // namespace recc

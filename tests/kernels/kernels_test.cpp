@@ -2,10 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <array>
-#include <cstdio>
-#include <fstream>
-#include <string>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
 #include <random>
 #include <set>
 #include <vector>
@@ -346,8 +349,29 @@ TEST(Kernels, CrossEntropySkipsIgnoredAndOutOfRangeTargets) {
 
 }  // namespace
 
+namespace {
+
+// Whether the mapping holding p is advised onto transparent huge pages: the kernel marks it
+// "hg" in its VmFlags line in /proc/self/smaps.
+bool advisedOntoHugePages(const void* p) {
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line, flags;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) inside = lo <= at && at < hi;
+    if (inside && line.rfind("VmFlags:", 0) == 0) flags = line;
+  }
+  return flags.find(" hg") != std::string::npos;
+}
+
+bool hugePagesAvailable() { return static_cast<bool>(std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")); }
+
+}  // namespace
+
 // Parameter buffers are zeros; large ones are advised onto transparent huge pages before they
-// are touched (the kernel marks such a mapping "hg" in /proc/self/smaps).
+// are touched.
 TEST(Memory, LargeBuffersAreZeroAndAdvisedOntoHugePages) {
   std::vector<float> small = recc::zeroedFloats(1000);
   ASSERT_EQ(small.size(), 1000u);
@@ -358,16 +382,21 @@ TEST(Memory, LargeBuffersAreZeroAndAdvisedOntoHugePages) {
   EXPECT_EQ(big.front(), 0.0f);
   EXPECT_EQ(big[n / 2], 0.0f);
   EXPECT_EQ(big.back(), 0.0f);
-  if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) GTEST_SKIP() << "no transparent huge pages";
-  // The mapping that holds the middle of the buffer, and its VmFlags line.
-  const auto mid = reinterpret_cast<uintptr_t>(big.data() + n / 2);
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line, flags;
-  bool inside = false;
-  while (std::getline(smaps, line)) {
-    uintptr_t lo = 0, hi = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) inside = lo <= mid && mid < hi;
-    if (inside && line.rfind("VmFlags:", 0) == 0) flags = line;
-  }
-  EXPECT_NE(flags.find(" hg"), std::string::npos) << flags;
+  if (!hugePagesAvailable()) GTEST_SKIP() << "no transparent huge pages";
+  EXPECT_TRUE(advisedOntoHugePages(big.data() + n / 2));
+}
+
+// The compiled arenas: a block of 32 MiB or more gets 2 MiB alignment and the advice; a
+// smaller one neither.
+TEST(Memory, LargeArenasAreAlignedAndAdvisedOntoHugePages) {
+  EXPECT_EQ(recc::hugePageAlignment(size_t{1} << 20, 64), 64u);
+  const size_t bytes = size_t{48} << 20;
+  const size_t align = recc::hugePageAlignment(bytes, 64);
+  EXPECT_EQ(align, size_t{2} << 20);
+  std::unique_ptr<char, decltype(&std::free)> block(static_cast<char*>(std::aligned_alloc(align, bytes)), &std::free);
+  ASSERT_TRUE(block);
+  recc::adviseHugePages(block.get(), bytes);
+  std::memset(block.get(), 0, bytes);
+  if (!hugePagesAvailable()) GTEST_SKIP() << "no transparent huge pages";
+  EXPECT_TRUE(advisedOntoHugePages(block.get() + bytes / 2));
 }
