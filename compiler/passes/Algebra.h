@@ -9,9 +9,11 @@ namespace recc {
 /// each atom is multiplied once by the signed sum of its row blocks, and an atom that is a
 /// broadcast (a per-row vector repeated over a sequence) is multiplied before it is broadcast:
 /// DIN's attention input [h, t, h - t, h * t] becomes h (W_1 + W_3) + t (W_2 - W_3) + (h*t) W_4,
-/// with t W done once per row instead of once per position. Applied only where it saves
-/// multiplications at batch size `batch` (counting a lookup as sinkGathers will leave it);
-/// flatten(stack(fields)) counts as a concat. Outputs, losses, named values and gradients are
+/// with t W done once per row instead of once per position. Applied only where it saves a
+/// quarter of the multiplications at batch size `batch` (counting a lookup as sinkGathers will
+/// leave it);
+/// flatten(stack(fields)) counts as a concat, and concats nested in the parts are expanded
+/// (FNN's concat([flatten(v), fm_bi_interaction(v)])). Outputs, losses, named values and gradients are
 /// renumbered. Returns the number of products rewritten.
 int factorConcatMatmuls(Graph& g, int64_t batch);
 

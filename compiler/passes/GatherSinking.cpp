@@ -19,6 +19,11 @@ struct Lookup {
   int64_t sumAxis = -1;
 };
 
+// What one looked-up row costs, per column, in multiply-adds: its read in the forward pass and
+// the scatter of its gradient are memory traffic, several times dearer than a product's
+// multiply-add. Measured on DeepFM/FNN/Wide&Deep/ALS-MLP/DIN: see the commit that set it.
+constexpr int64_t kLookupCost = 8;
+
 bool rowWise(OpKind k) {
   // Elementwise f32 ops that treat every element alike; dropout's mask depends on the element's
   // position, pad_mask reads ids, bce_with_logits reads labels.
@@ -47,7 +52,7 @@ int64_t lookupCost(const Graph& g, ValueId v, int64_t batch) {
   const int64_t rows = gatherRows(g, gather->inputs[0]);
   if (rows < 0) return plain;
   // Per output column: the table's rows times their width, plus one read per lookup.
-  const int64_t moved = rows * gather->shape.back().n + numElements(g.at(gather->inputs[1]).shape, batch);
+  const int64_t moved = rows * gather->shape.back().n + kLookupCost * numElements(g.at(gather->inputs[1]).shape, batch);
   return moved < plain ? moved : plain;
 }
 
@@ -73,7 +78,7 @@ int sinkGathers(Graph& forward, int64_t batch) {
         const int64_t rows = gatherRows(g, l->table);
         const int64_t width = g.at(l->table).shape[1].n;
         const int64_t lookedUp = numElements(g.at(l->ids).shape, batch);
-        if (rows >= 0 && rows * width + lookedUp < numElements(g.at(n.inputs[0]).shape, batch)) {
+        if (rows >= 0 && rows * width + kLookupCost * lookedUp < numElements(g.at(n.inputs[0]).shape, batch)) {
           ValueId tw = b.add(OpKind::MatMul, {l->table, n.inputs[1]}, n.attrs, loc);
           out = b.add(OpKind::Gather, {tw, l->ids}, Attrs().set("max_norm", 0.0), loc);
           if (l->sumAxis >= 0)
