@@ -28,9 +28,6 @@ int factorConcatMatmuls(Graph& g, int64_t batch);
 /// lookups no longer read are left for dead-code elimination.
 int sinkGathers(Graph& g, int64_t batch);
 
-/// The number of rows of a table that sinkGathers may multiply (static, not row-sparse), or -1.
-int64_t gatherRows(const Graph& g, ValueId table);
-
 /// The multiplications per output column of matmul(v, W) as sinkGathers leaves it: v's
 /// elements, or for a lookup it moves, the table's elements plus one per id.
 int64_t lookupCost(const Graph& g, ValueId v, int64_t batch);
