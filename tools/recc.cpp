@@ -183,16 +183,6 @@ int cmdCompile(const Args& a) {
     return 0;
   }
   bindFromData(a, g);
-  Graph step = buildTrainStep(g);
-  Graph inf = buildInference(g);
-  if (emit == "grad") {
-    std::fputs(printGraph(step).c_str(), stdout);
-    return 0;
-  }
-  if (emit == "infer") {
-    std::fputs(printGraph(inf).c_str(), stdout);
-    return 0;
-  }
   CodegenOptions co;
   if (a.has("batch")) {
     const std::string v = a.get("batch");
@@ -200,6 +190,18 @@ int cmdCompile(const Args& a) {
     long long n = std::strtoll(v.c_str(), &end, 10);
     if (v.empty() || *end != '\0' || n < 1) throw UsageError("--batch: '" + v + "' is not a positive batch size");
     co.maxBatch = n;
+  }
+  // The rewrites weigh their costs at the batch the graphs will run at: --batch for both, else
+  // the defaults of `recc train` (1024 for the step, 4096 for inference).
+  Graph step = a.has("batch") ? buildTrainStep(g, co.maxBatch) : buildTrainStep(g);
+  Graph inf = a.has("batch") ? buildInference(g, co.maxBatch) : buildInference(g);
+  if (emit == "grad") {
+    std::fputs(printGraph(step).c_str(), stdout);
+    return 0;
+  }
+  if (emit == "infer") {
+    std::fputs(printGraph(inf).c_str(), stdout);
+    return 0;
   }
   std::vector<ValueId> outs;
   for (const NamedValue& v : inf.outputs) outs.push_back(v.value);

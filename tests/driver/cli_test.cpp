@@ -119,6 +119,19 @@ TEST(Cli, ModelErrorIsFileLineCol) {
   EXPECT_NE(r.out.find("^"), std::string::npos) << "caret line:\n" << r.out;
 }
 
+// The rewrites weigh their costs at --batch: at 1024 (the default) ALS-MLP's user tower runs per
+// user (612 rows in ctr_train.csv), at 64 per lookup.
+TEST(Cli, CompileWeighsRewritesAtTheBatch) {
+  const std::string cmd = "compile " + src("zoo/als_mlp.rec") + " --data " + src("data/ctr_train.csv") + " --emit=grad";
+  RunResult byDefault = runRecc(cmd);
+  ASSERT_EQ(byDefault.code, 0) << byDefault.out;
+  EXPECT_NE(byDefault.out.find("f32[612,256]"), std::string::npos) << byDefault.out;
+  RunResult small = runRecc(cmd + " --batch 64");
+  ASSERT_EQ(small.code, 0) << small.out;
+  EXPECT_EQ(small.out.find("f32[612,256]"), std::string::npos) << small.out;
+  EXPECT_EQ(runRecc(cmd + " --batch 0").code, 2);
+}
+
 TEST(Cli, CompileEmitsEveryStage) {
   RunResult g = runRecc("compile " + src("zoo/deepfm.rec") + " --emit=graph");
   ASSERT_EQ(g.code, 0) << g.out;
