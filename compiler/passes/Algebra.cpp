@@ -91,30 +91,12 @@ void lastAxisParts(GraphBuilder& b, ValueId x, std::vector<ValueId>& out) {
 }  // namespace
 
 int factorConcatMatmuls(Graph& forward, int64_t batch) {
-  auto count = [batch](const Shape& s) { return numElements(s, batch); };
-  Graph g = forward;
-  g.nodes.clear();
-  GraphBuilder b(g);
-  std::vector<ValueId> id(forward.nodes.size(), -1);
-  int rewritten = 0;
-  for (size_t i = 0; i < forward.nodes.size(); ++i) {
-    Node n = forward.nodes[i];
-    for (ValueId& in : n.inputs) in = id[static_cast<size_t>(in)];
-    auto copy = [&] {
-      g.nodes.push_back(n);
-      id[i] = static_cast<ValueId>(g.nodes.size() - 1);
-    };
-    if (n.op != OpKind::MatMul || n.attrs.i("ta") != 0 || n.attrs.i("tb") != 0) {
-      copy();
-      continue;
-    }
-    const Shape w = g.at(n.inputs[1]).shape;
+  return rebuildNodes(forward, [batch](GraphBuilder& b, const Node& n) -> ValueId {
+    Graph& g = b.graph();
+    if (n.op != OpKind::MatMul || n.attrs.i("ta") != 0 || n.attrs.i("tb") != 0) return -1;
     std::vector<ValueId> parts;
-    if (w.size() == 2) lastAxisParts(b, n.inputs[0], parts);
-    if (parts.size() < 2) {
-      copy();
-      continue;
-    }
+    if (g.at(n.inputs[1]).shape.size() == 2) lastAxisParts(b, n.inputs[0], parts);
+    if (parts.size() < 2) return -1;
     // Row blocks of W per part, and the signed atoms of each part.
     std::vector<std::pair<int64_t, int64_t>> rows;
     std::map<ValueId, std::vector<std::pair<size_t, int>>> uses;  // atom -> (part, sign)
@@ -136,14 +118,10 @@ int factorConcatMatmuls(Graph& forward, int64_t batch) {
     // instead of one also cost their partial sums and run smaller, less efficient GEMMs: a
     // quarter fewer multiplications at least (FNN's first layer at batch 1024, 18% fewer, was
     // 10% slower split; DeepFM's at batch 4096, a third fewer, 15% faster).
-    int64_t before = count(g.at(n.inputs[0]).shape), after = 0;
+    int64_t before = numElements(g.at(n.inputs[0]).shape, batch), after = 0;
     for (ValueId a : order) after += lookupCost(g, unbroadcast(g, a), batch);
-    if (after * 4 > before * 3) {
-      copy();
-      continue;
-    }
+    if (after * 4 > before * 3) return -1;
     const Loc loc = n.loc;
-    const std::string name = n.name;
     const ValueId weight = n.inputs[1];
     auto slice = [&](size_t k) {
       return b.add(OpKind::Slice, {weight},
@@ -167,14 +145,9 @@ int factorConcatMatmuls(Graph& forward, int64_t batch) {
     for (size_t k = 1; k < full.size(); ++k) sum = b.add(OpKind::Add, {sum, full[k]}, {}, loc);
     if (g.at(sum).shape != n.shape)  // every part was a broadcast: restore the full shape
       sum = b.add(OpKind::BroadcastTo, {sum}, Attrs().set("shape", n.shape), loc);
-    g.at(sum).name = name;
-    id[i] = sum;
-    ++rewritten;
-  }
-  if (!rewritten) return 0;
-  renumberValues(g, id);
-  forward = std::move(g);
-  return rewritten;
+    g.at(sum).name = n.name;
+    return sum;
+  });
 }
 
 }  // namespace recc

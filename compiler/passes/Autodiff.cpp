@@ -132,33 +132,20 @@ Graph buildTrainStep(const Graph& forward, int64_t batch) {
 }
 
 Graph toInferenceMode(const Graph& forward) {
-  // Rebuild the node list in order, expanding the rewritten nodes in place so that the graph
-  // stays topologically sorted; every other node is copied as is with renumbered operands.
   Graph g = forward;
-  g.nodes.clear();
-  GraphBuilder b(g);
-  std::vector<ValueId> id(forward.nodes.size(), -1);
-  for (size_t i = 0; i < forward.nodes.size(); ++i) {
-    Node n = forward.nodes[i];
-    for (ValueId& in : n.inputs) in = id[static_cast<size_t>(in)];
-    if (n.op == OpKind::Dropout) {  // identity at inference
-      id[i] = n.inputs[0];
-      continue;
-    }
-    if (n.op == OpKind::BatchNorm) {  // (x - running_mean) / sqrt(running_var + eps) * gamma + beta
-      const Loc loc = n.loc;
-      auto op = [&](OpKind k, ValueId x, ValueId y) { return b.add(k, {x, y}, {}, loc); };
-      ValueId eps = b.constant(n.attrs.f("eps", 1e-5), {}, loc);
-      ValueId sd = b.add(OpKind::Sqrt, {op(OpKind::Add, n.inputs[4], eps)}, {}, loc);
-      ValueId xhat = op(OpKind::Div, op(OpKind::Sub, n.inputs[0], n.inputs[3]), sd);
-      id[i] = op(OpKind::Add, op(OpKind::Mul, xhat, n.inputs[1]), n.inputs[2]);
-      g.at(id[i]).name = n.name;
-      continue;
-    }
-    g.nodes.push_back(std::move(n));
-    id[i] = static_cast<ValueId>(g.nodes.size() - 1);
-  }
-  renumberValues(g, id);
+  rebuildNodes(g, [](GraphBuilder& b, const Node& n) -> ValueId {
+    if (n.op == OpKind::Dropout) return n.inputs[0];  // identity at inference
+    if (n.op != OpKind::BatchNorm) return -1;
+    // (x - running_mean) / sqrt(running_var + eps) * gamma + beta
+    const Loc loc = n.loc;
+    auto op = [&](OpKind k, ValueId x, ValueId y) { return b.add(k, {x, y}, {}, loc); };
+    ValueId eps = b.constant(n.attrs.f("eps", 1e-5), {}, loc);
+    ValueId sd = b.add(OpKind::Sqrt, {op(OpKind::Add, n.inputs[4], eps)}, {}, loc);
+    ValueId xhat = op(OpKind::Div, op(OpKind::Sub, n.inputs[0], n.inputs[3]), sd);
+    ValueId y = op(OpKind::Add, op(OpKind::Mul, xhat, n.inputs[1]), n.inputs[2]);
+    b.graph().at(y).name = n.name;
+    return y;
+  });
   return g;
 }
 

@@ -1,5 +1,7 @@
 // Reverse-mode autodiff on the graph and the training-step graph built from it.
 #pragma once
+#include <functional>
+
 #include "compiler/ir/Graph.h"
 
 namespace recc {
@@ -36,5 +38,12 @@ void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots);
 /// After a pass rebuilt g.nodes, points outputs, named values, losses, the loss and the
 /// gradients at the new ids (newId[old]); entries whose new id is -1 are dropped.
 void renumberValues(Graph& g, const std::vector<ValueId>& newId);
+
+/// Rebuilds g.nodes in order, the shape of every local rewrite pass: `rewrite(b, n)` sees each
+/// node with its operands already renumbered and returns the value that replaces it (built with
+/// b, or an existing one), or -1 to keep it as is. Replacements only append, so the graph stays
+/// topologically sorted; outputs, named values, losses and gradients are renumbered. Returns the
+/// number of nodes replaced; with none, g is left untouched.
+int rebuildNodes(Graph& g, const std::function<ValueId(GraphBuilder& b, const Node& n)>& rewrite);
 
 }  // namespace recc

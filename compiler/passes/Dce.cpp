@@ -1,4 +1,5 @@
-// Dead-code elimination: keep what the roots and the (sparse) updates need, renumber the rest.
+// Dead-code elimination (keep what the roots and the (sparse) updates need), and the renumbering
+// and node-by-node rebuilding that graph passes share.
 #include "compiler/passes/Autodiff.h"
 
 namespace recc {
@@ -18,6 +19,29 @@ void renumberValues(Graph& g, const std::vector<ValueId>& newId) {
   remapList(g.losses);
   g.loss = remap(g.loss);
   for (ValueId& gr : g.grads) gr = remap(gr);
+}
+
+int rebuildNodes(Graph& forward, const std::function<ValueId(GraphBuilder& b, const Node& n)>& rewrite) {
+  Graph g = forward;
+  g.nodes.clear();
+  GraphBuilder b(g);
+  std::vector<ValueId> id(forward.nodes.size(), -1);
+  int replaced = 0;
+  for (size_t i = 0; i < forward.nodes.size(); ++i) {
+    Node n = forward.nodes[i];
+    for (ValueId& in : n.inputs) in = id[static_cast<size_t>(in)];
+    id[i] = rewrite(b, n);
+    if (id[i] >= 0) {
+      ++replaced;
+      continue;
+    }
+    g.nodes.push_back(std::move(n));
+    id[i] = static_cast<ValueId>(g.nodes.size() - 1);
+  }
+  if (!replaced) return 0;
+  renumberValues(g, id);
+  forward = std::move(g);
+  return replaced;
 }
 
 void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots) {

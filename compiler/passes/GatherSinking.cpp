@@ -69,14 +69,9 @@ int64_t lookupCost(const Graph& g, ValueId v, int64_t batch) {
 }
 
 int sinkGathers(Graph& forward, int64_t batch) {
-  Graph g = forward;
-  g.nodes.clear();
-  GraphBuilder b(g);
-  std::vector<ValueId> id(forward.nodes.size(), -1);
-  int rewritten = 0;
-  for (size_t i = 0; i < forward.nodes.size(); ++i) {
-    Node n = forward.nodes[i];
-    for (ValueId& in : n.inputs) in = id[static_cast<size_t>(in)];
+  // Lookups no longer read stay: the final dead-code pass drops them.
+  return rebuildNodes(forward, [batch](GraphBuilder& b, const Node& n) -> ValueId {
+    const Graph& g = b.graph();
     const Loc loc = n.loc;
     ValueId out = -1;
     if (n.op == OpKind::MatMul && n.attrs.i("ta") == 0 && g.at(n.inputs[1]).shape.size() == 2) {
@@ -107,19 +102,9 @@ int sinkGathers(Graph& forward, int64_t batch) {
         }
       }
     }
-    if (out >= 0) {
-      g.at(out).name = n.name;
-      id[i] = out;
-      ++rewritten;
-      continue;
-    }
-    g.nodes.push_back(std::move(n));
-    id[i] = static_cast<ValueId>(g.nodes.size() - 1);
-  }
-  if (!rewritten) return 0;
-  renumberValues(g, id);  // lookups no longer read stay: the final dead-code pass drops them
-  forward = std::move(g);
-  return rewritten;
+    if (out >= 0) b.graph().at(out).name = n.name;
+    return out;
+  });
 }
 
 }  // namespace recc

@@ -30,6 +30,16 @@ ValueId tower(GradCheck& c, int64_t rows, double maxNorm = 0.0, OpKind act = OpK
   return y;
 }
 
+/// flatten(stack([e_1(id_1), ...])) -> [B, 32 * fields], one 32-wide table of each row count.
+ValueId stackedFields(GradCheck& c, const std::vector<int64_t>& tableRows) {
+  std::vector<ValueId> fields;
+  for (int64_t rows : tableRows)
+    fields.push_back(c.b.add(OpKind::Reshape, {lookup(c, c.param({rows, 32}), c.ids(0, rows))},
+                             Attrs().set("shape", Shape{kB, 1, 32})));
+  ValueId stacked = c.b.add(OpKind::Concat, fields, Attrs().set("axis", int64_t{1}));
+  return c.b.add(OpKind::Reshape, {stacked}, Attrs().set("shape", Shape{kB, 32 * static_cast<int64_t>(tableRows.size())}));
+}
+
 /// The value named last in `g` on the reference evaluator, with c's inputs and parameters.
 std::vector<float> lastNamed(GradCheck& c, const Graph& g, const ParamState& s) {
   ParamState copy = s;
@@ -118,11 +128,7 @@ TEST(GatherSinking, LargeSparseAndRenormalisingTablesAreLeftAlone) {
 // DeepFM's first layer: matmul(flatten(stack([e(user), e(movie)])), W).
 TEST(GatherSinking, StackedFieldsAreFactoredSoThatSmallTablesSink) {
   GradCheck c;
-  auto field = [&](int64_t rows) {
-    return c.b.add(OpKind::Reshape, {lookup(c, c.param({rows, 32}), c.ids(0, rows))}, Attrs().set("shape", Shape{kB, 1, 32}));
-  };
-  ValueId stacked = c.b.add(OpKind::Concat, {field(5), field(2000)}, Attrs().set("axis", int64_t{1}));
-  ValueId flat = c.b.add(OpKind::Reshape, {stacked}, Attrs().set("shape", Shape{kB, 64}));
+  ValueId flat = stackedFields(c, {5, 2000});
   ValueId y = matmul(c, flat, c.param({64, 6}, -0.3f, 0.3f));
   c.g.named.push_back({"y", y, {}});
   Graph f = c.g;
@@ -138,11 +144,7 @@ TEST(GatherSinking, StackedFieldsAreFactoredSoThatSmallTablesSink) {
 // FNN's first layer: matmul(concat([flatten(stack([e(user), e(movie)])), x]), W).
 TEST(GatherSinking, NestedConcatsAreExpandedIntoTheirFields) {
   GradCheck c;
-  auto field = [&](int64_t rows) {
-    return c.b.add(OpKind::Reshape, {lookup(c, c.param({rows, 32}), c.ids(0, rows))}, Attrs().set("shape", Shape{kB, 1, 32}));
-  };
-  ValueId stacked = c.b.add(OpKind::Concat, {field(5), field(2000)}, Attrs().set("axis", int64_t{1}));
-  ValueId flat = c.b.add(OpKind::Reshape, {stacked}, Attrs().set("shape", Shape{kB, 64}));
+  ValueId flat = stackedFields(c, {5, 2000});
   ValueId cat = c.b.add(OpKind::Concat, {flat, c.batched({3})}, Attrs().set("axis", int64_t{1}));
   ValueId y = matmul(c, cat, c.param({67, 6}, -0.3f, 0.3f));
   c.g.named.push_back({"y", y, {}});
