@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/kernels/Gemm.h"
 #include "runtime/kernels/Parallel.h"
 
 // GCC 12 reports a false -Wmaybe-uninitialized inside its own AVX-512 intrinsics when Eigen's
@@ -38,16 +39,36 @@ const bool kMallocKeepsMemory = [] {
   return true;
 }();
 
-/// c (rr x cc) = op(A)[r0:r0+rr, k0:k0+kk] x op(B)[k0:k0+kk, c0:c0+cc].
-template <class Dst>
-void product(Dst&& c, const ConstMap& am, const ConstMap& bm, bool ta, bool tb, int64_t r0, int64_t rr,
-             int64_t c0, int64_t cc, int64_t k0, int64_t kk) {
-  auto a = am.block(ta ? k0 : r0, ta ? r0 : k0, ta ? kk : rr, ta ? rr : kk);
-  auto b = bm.block(tb ? c0 : k0, tb ? k0 : c0, tb ? cc : kk, tb ? kk : cc);
-  if (!ta && !tb) c.noalias() = a * b;
-  else if (ta && !tb) c.noalias() = a.transpose() * b;
-  else if (!ta && tb) c.noalias() = a * b.transpose();
-  else c.noalias() = a.transpose() * b.transpose();
+using StridedMut = Eigen::Map<RowMajor, 0, Eigen::OuterStride<>>;
+
+/// The operands of recc_rt_matmul_f32: a is [M,K] or, transposed, [K,M]; b is [K,N] or [N,K].
+struct Operands {
+  const float* a;
+  const float* b;
+  int64_t m, n, k;
+  bool ta, tb;
+  bool tiled;  // recc::gemm, chosen for the whole product so that every block sums alike
+};
+
+/// c (rr x cc, row stride ldc) = op(A)[r0:r0+rr, k0:k0+kk] x op(B)[k0:k0+kk, c0:c0+cc].
+void product(float* c, int64_t ldc, const Operands& o, int64_t r0, int64_t rr, int64_t c0, int64_t cc,
+             int64_t k0, int64_t kk) {
+  if (o.tiled) {
+    // op(A)(i, p) and op(B)(p, j) as strided views of the stored matrices.
+    const int64_t ai = o.ta ? 1 : o.k, ap = o.ta ? o.m : 1;
+    const int64_t bp = o.tb ? 1 : o.n, bj = o.tb ? o.k : 1;
+    recc::gemm(c, ldc, {o.a + r0 * ai + k0 * ap, ai, ap}, {o.b + k0 * bp + c0 * bj, bp, bj}, rr, cc, kk);
+    return;
+  }
+  StridedMut out(c, rr, cc, Eigen::OuterStride<>(ldc));
+  const ConstMap am(o.a, o.ta ? o.k : o.m, o.ta ? o.m : o.k);
+  const ConstMap bm(o.b, o.tb ? o.n : o.k, o.tb ? o.k : o.n);
+  auto a = am.block(o.ta ? k0 : r0, o.ta ? r0 : k0, o.ta ? kk : rr, o.ta ? rr : kk);
+  auto b = bm.block(o.tb ? c0 : k0, o.tb ? k0 : c0, o.tb ? cc : kk, o.tb ? kk : cc);
+  if (!o.ta && !o.tb) out.noalias() = a * b;
+  else if (o.ta && !o.tb) out.noalias() = a.transpose() * b;
+  else if (!o.ta && o.tb) out.noalias() = a * b.transpose();
+  else out.noalias() = a.transpose() * b.transpose();
 }
 
 }  // namespace
@@ -61,9 +82,7 @@ void recc_rt_matmul_f32(float* out, const float* a, const float* b, int64_t m, i
     c.setZero();
     return;
   }
-  // Stored shapes: a is [M,K] or, transposed, [K,M]; b is [K,N] or [N,K].
-  ConstMap am(a, ta ? k : m, ta ? m : k);
-  ConstMap bm(b, tb ? n : k, tb ? k : n);
+  const Operands o{a, b, m, n, k, ta != 0, tb != 0, recc::gemmHandles(m, n, k)};
   const double work = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   // A long contraction into a small result (weight gradients: K = rows of the batch): each chunk
   // multiplies a slice of K into its own partial result, added up in chunk order.
@@ -74,8 +93,7 @@ void recc_rt_matmul_f32(float* out, const float* a, const float* b, int64_t m, i
       partial.resize(static_cast<size_t>((chunks - 1) * m * n));
       float* parts = partial.data();
       recc::parallelFor(k, work, [&](int chunk, int64_t lo, int64_t hi) {
-        if (chunk == 0) product(c, am, bm, ta, tb, 0, m, 0, n, lo, hi - lo);
-        else product(MutMap(parts + (chunk - 1) * m * n, m, n), am, bm, ta, tb, 0, m, 0, n, lo, hi - lo);
+        product(chunk == 0 ? out : parts + (chunk - 1) * m * n, n, o, 0, m, 0, n, lo, hi - lo);
       });
       for (int p = 0; p + 1 < chunks; ++p) c += MutMap(parts + p * m * n, m, n);
       return;
@@ -83,13 +101,9 @@ void recc_rt_matmul_f32(float* out, const float* a, const float* b, int64_t m, i
   }
   // Otherwise split the larger side of the result into disjoint blocks.
   if (m >= n) {
-    recc::parallelFor(m, work, [&](int, int64_t lo, int64_t hi) {
-      product(c.middleRows(lo, hi - lo), am, bm, ta, tb, lo, hi - lo, 0, n, 0, k);
-    });
+    recc::parallelFor(m, work, [&](int, int64_t lo, int64_t hi) { product(out + lo * n, n, o, lo, hi - lo, 0, n, 0, k); });
   } else {
-    recc::parallelFor(n, work, [&](int, int64_t lo, int64_t hi) {
-      product(c.middleCols(lo, hi - lo), am, bm, ta, tb, 0, m, lo, hi - lo, 0, k);
-    });
+    recc::parallelFor(n, work, [&](int, int64_t lo, int64_t hi) { product(out + lo, n, o, 0, m, lo, hi - lo, 0, k); });
   }
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/kernels/FastMath.h"
+#include "runtime/kernels/Gemm.h"
 #include "runtime/kernels/Kernels.h"
 #include "runtime/kernels/Parallel.h"
 
@@ -28,48 +29,6 @@ inline int64_t source(int64_t t, int64_t k, int64_t stride, int64_t padding) {
   return t * stride + k - padding;
 }
 
-/// 16 f32 lanes (one AVX-512 register, two AVX ones): GCC's vector extension.
-typedef float Vec16 __attribute__((vector_size(64)));
-constexpr int kMaxVectors = 4;  // result rows up to 64 columns stay in registers
-
-/// One small product c[M,N] = op(a) op(b) (attention: T x d x T) with N <= 16 NV: op(b) is packed
-/// into a zero-padded [K, 16 NV] scratch, then four rows of c at a time accumulate in registers
-/// (each packed row of op(b) loaded once per four rows), summing over K in order.
-template <int NV>
-void smallProduct(float* c, const float* a, const float* b, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
-                  bool pack) {
-  constexpr int64_t W = 16 * NV;
-  thread_local std::vector<Vec16> packed;
-  if (pack) {
-    packed.assign(static_cast<size_t>(k * NV), Vec16{});
-    auto* pb = reinterpret_cast<float*>(packed.data());
-    for (int64_t p = 0; p < k; ++p)
-      for (int64_t j = 0; j < n; ++j) pb[p * W + j] = tb ? b[j * k + p] : b[p * n + j];
-  }
-  const Vec16* pb = packed.data();
-  auto at = [&](int64_t i, int64_t p) { return ta ? a[p * m + i] : a[i * k + p]; };
-  int64_t i = 0;
-  for (; i + 4 <= m; i += 4) {
-    Vec16 acc[4][NV] = {};
-    for (int64_t p = 0; p < k; ++p) {
-      const Vec16* row = pb + p * NV;
-      for (int r = 0; r < 4; ++r) {
-        const float x = at(i + r, p);
-        for (int v = 0; v < NV; ++v) acc[r][v] += x * row[v];
-      }
-    }
-    for (int r = 0; r < 4; ++r) std::memcpy(c + (i + r) * n, &acc[r][0], static_cast<size_t>(n) * sizeof(float));
-  }
-  for (; i < m; ++i) {
-    Vec16 acc[NV] = {};
-    for (int64_t p = 0; p < k; ++p) {
-      const float x = at(i, p);
-      for (int v = 0; v < NV; ++v) acc[v] += x * pb[p * NV + v];
-    }
-    std::memcpy(c + i * n, &acc[0], static_cast<size_t>(n) * sizeof(float));
-  }
-}
-
 }  // namespace
 
 extern "C" {
@@ -77,29 +36,18 @@ extern "C" {
 void recc_rt_batch_matmul_f32(float* out, const float* a, const float* b, int64_t batch, int64_t m,
                               int64_t n, int64_t k, int32_t ta, int32_t tb, int64_t stride_a,
                               int64_t stride_b) {
-  // Large products, or results too wide for the register kernel: Eigen's GEMM per item
-  // (itself split over the threads when big).
-  if (n > 16 * kMaxVectors || m * n * k >= 64 * 64 * 64) {
+  // Large products (or no tiled kernel in this build): a whole matmul per item, itself split
+  // over the threads when big. Small ones (attention: T x d x T) go one item per thread.
+  if (!recc::kHaveGemm || m * n * k >= 64 * 64 * 64) {
     for (int64_t l = 0; l < batch; ++l)
       recc_rt_matmul_f32(out + l * m * n, a + l * stride_a, b + l * stride_b, m, n, k, ta, tb);
     return;
   }
-  const int nv = static_cast<int>((n + 15) / 16);
+  const int64_t ai = ta ? 1 : k, ap = ta ? m : 1, bp = tb ? 1 : n, bj = tb ? k : 1;
   const double flops = 2.0 * static_cast<double>(m * n * k);
   recc::parallelFor(batch, flops * static_cast<double>(batch), [&](int, int64_t lo, int64_t hi) {
-    for (int64_t l = lo; l < hi; ++l) {
-      const float* bl = b + l * stride_b;
-      // A shared operand (stride 0) is packed once per chunk.
-      const bool pack = l == lo || stride_b != 0;
-      const float* al = a + l * stride_a;
-      float* cl = out + l * m * n;
-      switch (nv) {
-        case 1: smallProduct<1>(cl, al, bl, m, n, k, ta != 0, tb != 0, pack); break;
-        case 2: smallProduct<2>(cl, al, bl, m, n, k, ta != 0, tb != 0, pack); break;
-        case 3: smallProduct<3>(cl, al, bl, m, n, k, ta != 0, tb != 0, pack); break;
-        default: smallProduct<4>(cl, al, bl, m, n, k, ta != 0, tb != 0, pack); break;
-      }
-    }
+    for (int64_t l = lo; l < hi; ++l)
+      recc::gemm(out + l * m * n, n, {a + l * stride_a, ai, ap}, {b + l * stride_b, bp, bj}, m, n, k);
   });
 }
 

@@ -255,8 +255,8 @@ TEST(Kernels, BatchMatmulSharesAStrideZeroOperand) {
 }
 
 TEST(Kernels, BatchMatmulSmallAndLargeProductsMatchNaiveLoops) {
-  // The register kernel (results up to 64 wide, any M), its tail columns and rows, a shared
-  // operand, and the wide fallback to Eigen; all four transposes.
+  // The tiled kernel (Gemm.h) on small items: partial vectors, a second 64-column panel (70),
+  // remainder rows, a shared operand; all four transposes.
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb)
       for (int64_t n : {3, 16, 21, 40, 64, 70})

@@ -1,0 +1,127 @@
+// The kernel of Gemm.h. B is copied, 64 columns at a time, into a zero-padded panel laid out
+// [k][64] (contiguous, so the panel stays in L1/L2 while every row of A streams past it; the
+// padding spares the inner loop masked loads, which on this CPU cost more than the product).
+// A 6 x 64 tile of C lives in 24 zmm accumulators: per step p, 4 loads of the panel's row p
+// and 6 broadcasts of a(i, p) feed 24 FMAs. Every accumulator sums over p in order.
+#include "runtime/kernels/Gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace recc {
+
+#if defined(__AVX512F__)
+
+namespace {
+
+constexpr int64_t kPanel = 64;  // columns of B per packed panel: 4 zmm registers
+constexpr int kRows = 6;        // rows of A per tile: 6 x 4 accumulators of the 32 zmm
+
+/// One tile: rows [0, MR) of C, the panel's first 16*NV columns (the last vector stored under
+/// `lastMask`).
+template <int MR, int NV>
+void tile(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const float* panel, int64_t k,
+          __mmask16 lastMask) {
+  __m512 acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    __m512 bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(panel + p * kPanel + 16 * v);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i * ai + p * ap]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int v = 0; v + 1 < NV; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+    _mm512_mask_storeu_ps(c + i * ldc + 16 * (NV - 1), lastMask, acc[i][NV - 1]);
+  }
+}
+
+template <int NV>
+void rowsOfPanel(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const float* panel,
+                 int64_t m, int64_t k, __mmask16 lastMask) {
+  int64_t i = 0;
+  for (; i + kRows <= m; i += kRows) tile<kRows, NV>(c + i * ldc, ldc, a + i * ai, ai, ap, panel, k, lastMask);
+  float* cr = c + i * ldc;
+  const float* ar = a + i * ai;
+  switch (m - i) {
+    case 5: tile<5, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask); break;
+    case 4: tile<4, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask); break;
+    case 3: tile<3, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask); break;
+    case 2: tile<2, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask); break;
+    case 1: tile<1, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask); break;
+    default: break;
+  }
+}
+
+/// Copies columns [j0, j0 + w) of b into panel ([k][kPanel], zero beyond w).
+void pack(float* panel, StridedView b, int64_t j0, int64_t w, int64_t k) {
+  if (b.colStride == 1) {
+    for (int64_t p = 0; p < k; ++p) {
+      float* row = panel + p * kPanel;
+      std::memcpy(row, b.data + p * b.rowStride + j0, static_cast<size_t>(w) * sizeof(float));
+      std::fill(row + w, row + kPanel, 0.0f);
+    }
+    return;
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    float* row = panel + p * kPanel;
+    const float* src = b.data + p * b.rowStride + j0 * b.colStride;
+    for (int64_t q = 0; q < w; ++q) row[q] = src[q * b.colStride];
+    std::fill(row + w, row + kPanel, 0.0f);
+  }
+}
+
+/// The calling thread's panel buffer, 64-byte aligned for the aligned loads.
+float* panelBuffer(int64_t floats) {
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, Free> buffer;
+  thread_local int64_t capacity = 0;
+  if (floats > capacity) {
+    const size_t bytes = (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    capacity = floats;
+  }
+  return buffer.get();
+}
+
+}  // namespace
+
+bool gemmHandles(int64_t m, int64_t n, int64_t k) { return n >= 16 && m >= 4 && k >= 8; }
+
+void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_t n, int64_t k) {
+  float* panel = panelBuffer(k * kPanel);
+  for (int64_t j = 0; j < n; j += kPanel) {
+    const int64_t w = std::min(kPanel, n - j);
+    pack(panel, b, j, w, k);
+    const int vectors = static_cast<int>((w + 15) / 16);
+    const int64_t tail = w - 16 * (vectors - 1);
+    const __mmask16 lastMask = static_cast<__mmask16>((1u << tail) - 1);
+    float* cj = c + j;
+    switch (vectors) {
+      case 4: rowsOfPanel<4>(cj, ldc, a.data, a.rowStride, a.colStride, panel, m, k, lastMask); break;
+      case 3: rowsOfPanel<3>(cj, ldc, a.data, a.rowStride, a.colStride, panel, m, k, lastMask); break;
+      case 2: rowsOfPanel<2>(cj, ldc, a.data, a.rowStride, a.colStride, panel, m, k, lastMask); break;
+      default: rowsOfPanel<1>(cj, ldc, a.data, a.rowStride, a.colStride, panel, m, k, lastMask); break;
+    }
+  }
+}
+
+#else  // no AVX-512: the callers keep Eigen's product (kHaveGemm is false)
+
+bool gemmHandles(int64_t, int64_t, int64_t) { return false; }
+void gemm(float*, int64_t, StridedView, StridedView, int64_t, int64_t, int64_t) { std::abort(); }
+
+#endif
+
+}  // namespace recc

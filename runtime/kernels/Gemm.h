@@ -1,0 +1,34 @@
+// A register-tiled single-precision matrix product for CPUs with AVX-512, used by
+// recc_rt_matmul_f32 for the medium shapes of recommender layers ([1024 x 128] x [128 x 256] and
+// their gradients), where Eigen's general kernel reaches about two thirds of this machine's FMA
+// peak, and for the batched small products of attention. Elsewhere (no AVX-512, or a thin
+// result) the callers keep Eigen.
+#pragma once
+#include <cstdint>
+
+namespace recc {
+
+/// A read-only strided matrix: element (r, c) is at data[r * rowStride + c * colStride]. A
+/// row-major matrix and the transpose of one are both views of this kind.
+struct StridedView {
+  const float* data;
+  int64_t rowStride, colStride;
+};
+
+/// Whether this build has gemm() (it needs AVX-512).
+#if defined(__AVX512F__)
+constexpr bool kHaveGemm = true;
+#else
+constexpr bool kHaveGemm = false;
+#endif
+
+/// Whether gemm() is the faster way to a whole product of this shape (false without AVX-512):
+/// Eigen keeps the thin results (matrix-vector products, outer products).
+bool gemmHandles(int64_t m, int64_t n, int64_t k);
+
+/// c[i * ldc + j] = sum over p < k of a(i, p) * b(p, j), for i < m, j < n (overwrites c). Each
+/// element is one sequential sum over p, whatever the shape or the block of a larger product it
+/// is part of: splitting the rows or columns of a product between threads gives the same bits.
+void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_t n, int64_t k);
+
+}  // namespace recc

@@ -1,0 +1,102 @@
+// Tests of the tiled AVX-512 product (runtime/kernels/Gemm.h) against double-precision loops: every
+// tile size and panel width at its edges, transposed operands as strided views, a block written
+// into a wider matrix, and the same bits for a row or column block as for the whole product.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "runtime/kernels/Gemm.h"
+#include "runtime/kernels/Kernels.h"
+
+namespace {
+
+std::vector<float> randomVec(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+float at(recc::StridedView v, int64_t r, int64_t c) { return v.data[r * v.rowStride + c * v.colStride]; }
+
+/// Expects c (row stride ldc) to hold a x b within float rounding of a k-term sum.
+void expectProduct(const std::vector<float>& c, int64_t ldc, recc::StridedView a, recc::StridedView b, int64_t m,
+                   int64_t n, int64_t k) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0, mag = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        s += static_cast<double>(at(a, i, p)) * at(b, p, j);
+        mag += std::fabs(static_cast<double>(at(a, i, p)) * at(b, p, j));
+      }
+      ASSERT_NEAR(c[i * ldc + j], s, 1e-6 * (1 + mag)) << m << "x" << n << "x" << k << " at " << i << "," << j;
+    }
+}
+
+TEST(Gemm, MatchesDoublePrecisionLoopsAtEveryTileEdge) {
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512: matmul keeps Eigen";
+  // Rows 1..13 cover the 6-row tile and every remainder; columns cover 1..4 vectors, partial
+  // vectors and a second panel; k = 1 and odd lengths.
+  for (int64_t m : {1, 5, 6, 7, 13})
+    for (int64_t n : {1, 15, 16, 17, 48, 64, 65, 130})
+      for (int64_t k : {1, 9, 70})
+        for (int ta = 0; ta < 2; ++ta)
+          for (int tb = 0; tb < 2; ++tb) {
+            auto as = randomVec(m * k, 1), bs = randomVec(k * n, 2);
+            const recc::StridedView a{as.data(), ta ? 1 : k, ta ? m : 1};
+            const recc::StridedView b{bs.data(), tb ? 1 : n, tb ? k : 1};
+            std::vector<float> c(m * n, 123.f);  // overwritten, not accumulated
+            recc::gemm(c.data(), n, a, b, m, n, k);
+            expectProduct(c, n, a, b, m, n, k);
+          }
+}
+
+TEST(Gemm, WritesOnlyItsBlockOfAWiderMatrix) {
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512";
+  const int64_t m = 8, n = 21, k = 12, ldc = 40;
+  auto as = randomVec(m * k, 3), bs = randomVec(k * n, 4);
+  const recc::StridedView a{as.data(), k, 1}, b{bs.data(), n, 1};
+  std::vector<float> c(m * ldc, -7.f);
+  recc::gemm(c.data(), ldc, a, b, m, n, k);
+  expectProduct(c, ldc, a, b, m, n, k);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = n; j < ldc; ++j) ASSERT_EQ(c[i * ldc + j], -7.f) << i << "," << j;  // masked tail
+}
+
+TEST(Gemm, ABlockOfRowsOrColumnsHasTheBitsOfTheWholeProduct) {
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512";
+  // recc_rt_matmul_f32 splits a product between threads by rows or columns: each element must
+  // be the same sum whichever block (and tile position) computes it.
+  const int64_t m = 29, n = 150, k = 33;
+  auto as = randomVec(m * k, 5), bs = randomVec(k * n, 6);
+  const recc::StridedView a{as.data(), k, 1}, b{bs.data(), n, 1};
+  std::vector<float> whole(m * n), blocks(m * n);
+  recc::gemm(whole.data(), n, a, b, m, n, k);
+  recc::gemm(blocks.data(), n, a, b, 11, n, k);  // rows [0, 11) and [11, 29)
+  recc::gemm(blocks.data() + 11 * n, n, {as.data() + 11 * k, k, 1}, b, m - 11, 77, k);
+  recc::gemm(blocks.data() + 11 * n + 77, n, {as.data() + 11 * k, k, 1}, {bs.data() + 77, n, 1}, m - 11, n - 77, k);
+  EXPECT_EQ(whole, blocks);
+}
+
+TEST(Gemm, MatmulSplitBetweenThreadsGivesTheBitsOfOneThread) {
+  // The shapes of a recommender layer and its two gradients, through the C ABI.
+  for (auto [m, n, k, ta, tb] : {std::array<int64_t, 5>{300, 96, 40, 0, 0}, {300, 40, 96, 0, 1}, {40, 96, 300, 1, 0}}) {
+    auto a = randomVec(m * k, 7), b = randomVec(k * n, 8);
+    std::vector<float> one(m * n), two(m * n);
+    recc_set_threads(1);
+    recc_rt_matmul_f32(one.data(), a.data(), b.data(), m, n, k, static_cast<int32_t>(ta), static_cast<int32_t>(tb));
+    recc_set_threads(2);
+    recc_rt_matmul_f32(two.data(), a.data(), b.data(), m, n, k, static_cast<int32_t>(ta), static_cast<int32_t>(tb));
+    recc_set_threads(0);
+    EXPECT_EQ(one, two) << m << "x" << n << "x" << k;  // rows or columns split: no partial sums
+    const recc::StridedView av{a.data(), ta ? 1 : k, ta ? m : 1}, bv{b.data(), tb ? 1 : n, tb ? k : 1};
+    expectProduct(two, n, av, bv, m, n, k);
+  }
+}
+
+}  // namespace
