@@ -139,16 +139,15 @@ void recc_rt_gather_f32(float* out, float* table, const int32_t* ids, int64_t co
 
 void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int64_t count,
                              int64_t dim, int64_t rows) {
-  // Chunks own column ranges (every row): repeated ids never race and sum in order.
-  recc::parallelFor(dim, static_cast<double>(rows * dim + count * dim), [&](int, int64_t lo, int64_t hi) {
-    const int64_t w = hi - lo;
-    if (w == dim) {
-      std::memset(out, 0, static_cast<size_t>(rows * dim) * sizeof(float));
-    } else {
-      for (int64_t r = 0; r < rows; ++r) std::memset(out + r * dim + lo, 0, static_cast<size_t>(w) * sizeof(float));
+  // Chunks own row ranges of the result: each zeroes its rows in one block and adds, in order,
+  // the gradients of the ids that fall in them (every chunk reads all ids; an id is a compare).
+  // Repeated ids never race and sum in the same order for any partition.
+  recc::parallelFor(rows, static_cast<double>(rows * dim + count * dim), [&](int, int64_t lo, int64_t hi) {
+    std::memset(out + lo * dim, 0, static_cast<size_t>((hi - lo) * dim) * sizeof(float));
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t r = ids[i];
+      if (r >= lo && r < hi) MutRow(out + r * dim, dim) += ConstRow(g + i * dim, dim);
     }
-    for (int64_t i = 0; i < count; ++i)
-      MutRow(out + static_cast<int64_t>(ids[i]) * dim + lo, w) += ConstRow(g + i * dim + lo, w);
   });
 }
 
