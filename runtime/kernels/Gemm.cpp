@@ -6,6 +6,7 @@
 #include "runtime/kernels/Gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -15,6 +16,14 @@
 #endif
 
 namespace recc {
+
+namespace {
+std::atomic<bool> enabled{kHaveGemm};
+}  // namespace
+
+bool setGemmEnabled(bool on) { return enabled.exchange(on && kHaveGemm); }
+bool gemmEnabled() { return enabled.load(std::memory_order_relaxed); }
+bool gemmHandles(int64_t m, int64_t n, int64_t k) { return gemmEnabled() && n >= 16 && m >= 4 && k >= 8; }
 
 #if defined(__AVX512F__)
 
@@ -97,8 +106,6 @@ float* panelBuffer(int64_t floats) {
 
 }  // namespace
 
-bool gemmHandles(int64_t m, int64_t n, int64_t k) { return n >= 16 && m >= 4 && k >= 8; }
-
 void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_t n, int64_t k) {
   float* panel = panelBuffer(k * kPanel);
   for (int64_t j = 0; j < n; j += kPanel) {
@@ -119,7 +126,6 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
 
 #else  // no AVX-512: the callers keep Eigen's product (kHaveGemm is false)
 
-bool gemmHandles(int64_t, int64_t, int64_t) { return false; }
 void gemm(float*, int64_t, StridedView, StridedView, int64_t, int64_t, int64_t) { std::abort(); }
 
 #endif

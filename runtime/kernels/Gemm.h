@@ -22,8 +22,13 @@ constexpr bool kHaveGemm = true;
 constexpr bool kHaveGemm = false;
 #endif
 
-/// Whether gemm() is the faster way to a whole product of this shape (false without AVX-512):
-/// Eigen keeps the thin results (matrix-vector products, outer products).
+/// Whether the runtime's products use gemm() (on by default where kHaveGemm). Benchmarks switch
+/// it off to time Eigen's product on the same shapes; returns the previous setting.
+bool setGemmEnabled(bool on);
+bool gemmEnabled();
+
+/// Whether gemm() is in use and the faster way to a whole product of this shape: Eigen keeps
+/// the thin results (matrix-vector products, outer products).
 bool gemmHandles(int64_t m, int64_t n, int64_t k);
 
 /// c[i * ldc + j] = sum over p < k of a(i, p) * b(p, j), for i < m, j < n (overwrites c). Each

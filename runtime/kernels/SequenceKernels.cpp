@@ -36,9 +36,9 @@ extern "C" {
 void recc_rt_batch_matmul_f32(float* out, const float* a, const float* b, int64_t batch, int64_t m,
                               int64_t n, int64_t k, int32_t ta, int32_t tb, int64_t stride_a,
                               int64_t stride_b) {
-  // Large products (or no tiled kernel in this build): a whole matmul per item, itself split
+  // Large products (or the tiled kernel off): a whole matmul per item, itself split
   // over the threads when big. Small ones (attention: T x d x T) go one item per thread.
-  if (!recc::kHaveGemm || m * n * k >= 64 * 64 * 64) {
+  if (!recc::gemmEnabled() || m * n * k >= 64 * 64 * 64) {
     for (int64_t l = 0; l < batch; ++l)
       recc_rt_matmul_f32(out + l * m * n, a + l * stride_a, b + l * stride_b, m, n, k, ta, tb);
     return;

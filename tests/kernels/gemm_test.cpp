@@ -100,3 +100,23 @@ TEST(Gemm, MatmulSplitBetweenThreadsGivesTheBitsOfOneThread) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Gemm, SwitchedOffMatmulFallsBackToEigenWithTheSameProduct) {
+  // recc_bench_flops times Eigen's product through the same entry points with the kernel off.
+  const int64_t m = 70, n = 48, k = 33;
+  auto a = randomVec(m * k, 9), b = randomVec(k * n, 10);
+  std::vector<float> tiled(m * n), eigen(m * n);
+  recc_rt_matmul_f32(tiled.data(), a.data(), b.data(), m, n, k, 0, 0);
+  const bool was = recc::setGemmEnabled(false);
+  EXPECT_FALSE(recc::gemmEnabled());
+  EXPECT_FALSE(recc::gemmHandles(m, n, k));
+  recc_rt_matmul_f32(eigen.data(), a.data(), b.data(), m, n, k, 0, 0);
+  recc::setGemmEnabled(was);
+  EXPECT_EQ(recc::gemmEnabled(), recc::kHaveGemm);
+  expectProduct(eigen, n, {a.data(), k, 1}, {b.data(), n, 1}, m, n, k);
+  expectProduct(tiled, n, {a.data(), k, 1}, {b.data(), n, 1}, m, n, k);
+}
+
+}  // namespace
