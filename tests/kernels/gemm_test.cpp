@@ -56,6 +56,22 @@ TEST(Gemm, MatchesDoublePrecisionLoopsAtEveryTileEdge) {
           }
 }
 
+TEST(Gemm, LongContractionsAddUpTheirBlocks) {
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512";
+  // 512 steps per packed panel: one block, exactly two, and a remainder of one; an empty one.
+  for (int64_t k : {512, 1024, 1025, 0})
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        const int64_t m = 7, n = 70;
+        auto as = randomVec(m * k, 11), bs = randomVec(k * n, 12);
+        const recc::StridedView a{as.data(), ta ? 1 : k, ta ? m : 1};
+        const recc::StridedView b{bs.data(), tb ? 1 : n, tb ? k : 1};
+        std::vector<float> c(m * n, 123.f);
+        recc::gemm(c.data(), n, a, b, m, n, k);
+        expectProduct(c, n, a, b, m, n, k);
+      }
+}
+
 TEST(Gemm, WritesOnlyItsBlockOfAWiderMatrix) {
   if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512";
   const int64_t m = 8, n = 21, k = 12, ldc = 40;
