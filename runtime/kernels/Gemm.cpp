@@ -80,14 +80,25 @@ void rowsOfPanel(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, 
   }
 }
 
-/// Copies b's rows [p0, p0 + k) and columns [j0, j0 + w) into panel ([k][width], zero beyond w).
-void pack(float* panel, StridedView b, int64_t p0, int64_t k, int64_t j0, int64_t w, int64_t width) {
+/// Copies b's rows [p0, p0 + k) and columns [j0, j0 + w) into panel ([k][16 vectors], zero
+/// beyond w): masked vector loads from a row-major b, element by element from a transposed one.
+void pack(float* panel, StridedView b, int64_t p0, int64_t k, int64_t j0, int64_t w, int vectors) {
+  const int64_t width = 16 * vectors;
+  if (b.colStride == 1) {
+    for (int64_t p = 0; p < k; ++p) {
+      const float* src = b.data + (p0 + p) * b.rowStride + j0;
+      for (int v = 0; v < vectors; ++v) {
+        const int64_t left = std::min<int64_t>(16, w - 16 * v);
+        const auto mask = static_cast<__mmask16>((1u << left) - 1);
+        _mm512_store_ps(panel + p * width + 16 * v, _mm512_maskz_loadu_ps(mask, src + 16 * v));
+      }
+    }
+    return;
+  }
   for (int64_t p = 0; p < k; ++p) {
     float* row = panel + p * width;
     const float* src = b.data + (p0 + p) * b.rowStride + j0 * b.colStride;
-    if (b.colStride == 1) std::memcpy(row, src, static_cast<size_t>(w) * sizeof(float));
-    else
-      for (int64_t q = 0; q < w; ++q) row[q] = src[q * b.colStride];
+    for (int64_t q = 0; q < w; ++q) row[q] = src[q * b.colStride];
     std::fill(row + w, row + width, 0.0f);
   }
 }
@@ -123,7 +134,7 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
     float* cj = c + j;
     for (int64_t p0 = 0; p0 < k; p0 += kKBlock) {
       const int64_t kk = std::min(kKBlock, k - p0);
-      pack(panel, b, p0, kk, j, w, 16 * vectors);
+      pack(panel, b, p0, kk, j, w, vectors);
       const float* ap = a.data + p0 * a.colStride;
       const bool accumulate = p0 > 0;
       switch (vectors) {
