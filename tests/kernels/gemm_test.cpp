@@ -11,16 +11,9 @@
 
 #include "runtime/kernels/Gemm.h"
 #include "runtime/kernels/Kernels.h"
+#include "tests/kernels/RandomVec.h"
 
 namespace {
-
-std::vector<float> randomVec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
 
 float at(recc::StridedView v, int64_t r, int64_t c) { return v.data[r * v.rowStride + c * v.colStride]; }
 

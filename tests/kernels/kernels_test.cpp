@@ -16,16 +16,9 @@
 #include "runtime/kernels/Kernels.h"
 #include "runtime/kernels/Memory.h"
 #include "runtime/kernels/Parallel.h"
+#include "tests/kernels/RandomVec.h"
 
 namespace {
-
-std::vector<float> randomVec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
 
 // Naive op(a) x op(b) with a stored [M,K] or [K,M] (ta), b stored [K,N] or [N,K] (tb).
 std::vector<float> naiveMatmul(const std::vector<float>& a, const std::vector<float>& b, int64_t m,
