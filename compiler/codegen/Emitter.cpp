@@ -227,11 +227,24 @@ class EntryEmitter {
       }
       case OpKind::Dropout: return genDropout(v, idx);
       case OpKind::Concat: {
+        auto ax = static_cast<size_t>(n.attrs.i("axis"));
+        int64_t offset = 0;
+        // In a segment of the innermost loop that lies in one operand: that operand, directly.
+        if (inner_.index && idx[ax] == inner_.index) {
+          for (ValueId in : n.inputs) {
+            const int64_t len = node(in).shape[ax].n;
+            if (inner_.begin >= offset && inner_.end <= offset + len) {
+              Index local = idx;
+              local[ax] = b_.CreateSub(idx[ax], c64(offset), "", true, true);
+              return read(in, local);
+            }
+            offset += len;
+          }
+          offset = 0;
+        }
         // Each operand is read at its own index clamped into its range (always a valid
         // address); the one whose range holds the element is selected.
-        auto ax = static_cast<size_t>(n.attrs.i("axis"));
         llvm::Value* result = nullptr;
-        int64_t offset = 0;
         for (ValueId in : n.inputs) {
           const int64_t len = node(in).shape[ax].n;
           if (len == 0) continue;
@@ -269,19 +282,41 @@ class EntryEmitter {
       return;
     }
     const bool isSplit = static_cast<int>(idx.size()) == split;
+    if (idx.size() + 1 == ext.size() && !isSplit && !innerCuts_.empty()) {
+      // One loop per segment between the concat cuts, each knowing its range (see concatCuts).
+      std::vector<int64_t> bounds = {0};
+      bounds.insert(bounds.end(), innerCuts_.begin(), innerCuts_.end());
+      const auto* total = llvm::cast<llvm::ConstantInt>(ext.back());
+      bounds.push_back(total->getSExtValue());
+      for (size_t s = 0; s + 1 < bounds.size(); ++s)
+        loopRange(c64(bounds[s]), c64(bounds[s + 1]), idx.size(), [&](llvm::Value* i) {
+          inner_ = {i, bounds[s], bounds[s + 1]};
+          idx.push_back(i);
+          body(idx);
+          idx.pop_back();
+          inner_ = {};
+        });
+      return;
+    }
+    loopRange(isSplit ? lo_ : c64(0), isSplit ? hi_ : ext[idx.size()], idx.size(), [&](llvm::Value* i) {
+      idx.push_back(i);
+      loopLevel(ext, idx, body, split);
+      idx.pop_back();
+    });
+  }
+  // for i in [begin, end): body(i), at depth `level` of a nest (the outermost header is "nest").
+  void loopRange(llvm::Value* begin, llvm::Value* end, size_t level, const std::function<void(llvm::Value*)>& body) {
     llvm::BasicBlock* pre = b_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ctx_, idx.empty() ? "nest" : "loop", fn_);
+    auto* header = llvm::BasicBlock::Create(ctx_, level == 0 ? "nest" : "loop", fn_);
     auto* bodyBB = llvm::BasicBlock::Create(ctx_, "body", fn_);
     auto* exit = llvm::BasicBlock::Create(ctx_, "done", fn_);
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
-    llvm::PHINode* i = b_.CreatePHI(i64(), 2, "i" + std::to_string(idx.size()));
-    i->addIncoming(isSplit ? lo_ : c64(0), pre);
-    b_.CreateCondBr(b_.CreateICmpSLT(i, isSplit ? hi_ : ext[idx.size()]), bodyBB, exit);
+    llvm::PHINode* i = b_.CreatePHI(i64(), 2, "i" + std::to_string(level));
+    i->addIncoming(begin, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, end), bodyBB, exit);
     b_.SetInsertPoint(bodyBB);
-    idx.push_back(i);
-    loopLevel(ext, idx, body, split);
-    idx.pop_back();
+    body(i);
     i->addIncoming(b_.CreateAdd(i, c64(1), "", true, true), b_.GetInsertBlock());
     b_.CreateBr(header);
     b_.SetInsertPoint(exit);
@@ -592,8 +627,40 @@ class EntryEmitter {
     // vectorisable inner loop instead of a nest (the split dimension 0 stays).
     collapseRank_ = n.shape.size();
     collapseFrom_ = collapsibleFrom(v);
+    if (sp.dim + 1 < static_cast<int>(n.shape.size())) innerCuts_ = concatCuts(v);
     loopNest(extents(view(v)), [&](const Index& idx) { store(v, idx, gen(v, idx)); }, sp.dim);
     collapseFrom_ = -1;
+    innerCuts_.clear();
+  }
+
+  /// Where the operands of the fused concats along v's (static) last axis meet, strictly inside
+  /// it, sorted: the innermost loop then runs one segment per operand range, in which each such
+  /// concat reads one operand directly. (Left as one loop, every element would read all the
+  /// operands at clamped indices and select: gathers, not vector loads; a GRU's gate gradient,
+  /// three padded slices added up, is such a loop.)
+  std::vector<int64_t> concatCuts(ValueId v) const {
+    const Shape& out = node(v).shape;
+    std::vector<int64_t> cuts;
+    if (out.empty() || !out.back().isStatic()) return cuts;
+    std::vector<ValueId> stack = {v};
+    while (!stack.empty()) {
+      const Node& u = node(stack.back());
+      stack.pop_back();
+      if (u.op == OpKind::Concat && static_cast<size_t>(u.attrs.i("axis")) + 1 == u.shape.size() &&
+          u.shape.back() == out.back()) {
+        int64_t offset = 0;
+        for (ValueId in : u.inputs) {
+          offset += node(in).shape.back().n;
+          if (offset < out.back().n) cuts.push_back(offset);
+        }
+      }
+      for (ValueId in : u.inputs)
+        if (!f_.materialized[static_cast<size_t>(in)]) stack.push_back(in);
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    if (!cuts.empty() && cuts.front() == 0) cuts.erase(cuts.begin());
+    return cuts;
   }
 
   /// The smallest k >= 1 such that dimensions [k, rank) of v's loop can be merged: every node of
@@ -907,6 +974,12 @@ class EntryEmitter {
   llvm::Value* hi_ = nullptr;
   int collapseFrom_ = -1;  // inside an elementwise loop body: see collapsibleFrom()
   size_t collapseRank_ = 0;
+  std::vector<int64_t> innerCuts_;  // inside an elementwise loop body: see concatCuts()
+  // While a segment [begin, end) of the innermost loop is emitted: its index, and the range.
+  struct KnownRange {
+    llvm::Value* index = nullptr;
+    int64_t begin = 0, end = 0;
+  } inner_;
 };
 
 }  // namespace

@@ -91,6 +91,29 @@ TEST(Fusion, LookupsAreReadInTheirConsumersLoop) {
   EXPECT_FALSE(shouldFuse(t.g, renorm, e, 1).allowed);
 }
 
+TEST(Fusion, ConcatsAlongTheLastAxisSplitTheInnerLoopIntoDirectReads) {
+  // A GRU's gate gradient: three slices' gradients padded back to [B, 3H] and added. Fused, the
+  // inner loop runs one segment per operand range, reading each operand directly (vector
+  // loads), not every operand at clamped indices (gathers and selects).
+  TestGraph t;
+  ValueId r = t.dense(8), u = t.dense(8), n = t.dense(8);
+  auto zeros = [&](int64_t len) { return t.b.constant(0.0, {kB, Dim(len)}, {}); };
+  auto cat = [&](std::vector<ValueId> parts) { return t.op(OpKind::Concat, std::move(parts), Attrs().set("axis", int64_t{1})); };
+  ValueId gr = cat({t.op(OpKind::Exp, {r}), zeros(16)});
+  ValueId gu = cat({zeros(8), u, zeros(8)});
+  ValueId gn = cat({zeros(16), t.op(OpKind::Mul, {n, r})});
+  ValueId out = t.op(OpKind::Add, {t.op(OpKind::Add, {gr, gu}), gn});
+  FusionPlan f = planFusion(t.g, {out});
+  EXPECT_FALSE(f.materialized[static_cast<size_t>(gu)]);
+  auto cg = CompiledGraph::compile(t.g, {out}, opt(2, 16));
+  EXPECT_EQ(cg->llvmIR().find("masked.gather"), std::string::npos) << cg->llvmIR();
+  EXPECT_TRUE(matchesReference(t, {out}));
+  // A concat along another axis keeps the selecting reads.
+  auto grid = [&] { return t.op(OpKind::Reshape, {t.dense(16)}, Attrs().set("shape", Shape{kB, Dim(2), Dim(8)})); };
+  ValueId rows = t.op(OpKind::Concat, {grid(), grid()}, Attrs().set("axis", int64_t{1}));
+  EXPECT_TRUE(matchesReference(t, {t.op(OpKind::Exp, {rows})}));
+}
+
 TEST(Codegen, MatMulLowersToTheEigenKernelCall) {
   TestGraph t;
   ValueId mm = t.op(OpKind::MatMul, {t.dense(3), t.param({3, 4})});
