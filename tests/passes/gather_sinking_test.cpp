@@ -158,6 +158,17 @@ TEST(GatherSinking, NestedConcatsAreExpandedIntoTheirFields) {
   expectSameValues(c, c.g, f);
 }
 
+// PNN's first layer: the fields and six one-column inner products. Split, each column would be
+// an outer product writing a [B, N] partial sum: the product stays whole.
+TEST(GatherSinking, NarrowColumnsKeepTheProductWhole) {
+  GradCheck c;
+  std::vector<ValueId> parts = {stackedFields(c, {5, 2000})};
+  for (int k = 0; k < 6; ++k) parts.push_back(c.batched({1}));
+  ValueId cat = c.b.add(OpKind::Concat, parts, Attrs().set("axis", int64_t{1}));
+  matmul(c, cat, c.param({70, 6}));
+  EXPECT_EQ(factorConcatMatmuls(c.g, 1024), 0);
+}
+
 TEST(GatherSinking, StackedFieldsOfLargeTablesStayOneProduct) {
   GradCheck c;
   auto field = [&] {
