@@ -32,8 +32,9 @@ bool gemmEnabled();
 bool gemmHandles(int64_t m, int64_t n, int64_t k);
 
 /// c[i * ldc + j] = sum over p < k of a(i, p) * b(p, j), for i < m, j < n (overwrites c). Each
-/// element is one sequential sum over p, whatever the shape or the block of a larger product it
-/// is part of: splitting the rows or columns of a product between threads gives the same bits.
+/// element is the same sequence of sums (over p in order, in blocks of 512 steps), whatever the
+/// block of a larger product it is part of: splitting the rows or columns of a product between
+/// threads gives the same bits.
 void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_t n, int64_t k);
 
 }  // namespace recc

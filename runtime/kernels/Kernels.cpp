@@ -1,4 +1,5 @@
-// The Eigen-backed runtime kernels called by JIT-compiled code: matmul, gather, scatter_add.
+// The runtime kernels called by JIT-compiled code: matmul (recc's tiled kernel of Gemm.h, or
+// Eigen's product), gather, scatter_add.
 // Each splits its work over the threads of runtime/kernels/Parallel.h with a static partition:
 // disjoint output blocks, or (for long contractions) per-chunk partial products added in chunk
 // order, so a fixed thread count always gives the same bits.

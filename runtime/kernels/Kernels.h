@@ -1,6 +1,6 @@
 // The runtime's flat C ABI: library-grade kernels called by JIT-compiled code (one symbol per
-// dtype, prefix recc_rt_). Implemented over Eigen maps. Registered explicitly into the JIT by
-// compiler/codegen (kernelSymbols() below), so a missing kernel fails at JIT start-up.
+// dtype, prefix recc_rt_). Implemented over Eigen maps and Gemm.h. Registered explicitly into
+// the JIT by compiler/codegen (kernelSymbols() below), so a missing kernel fails at JIT start-up.
 #pragma once
 #include <cstdint>
 #include <string>
