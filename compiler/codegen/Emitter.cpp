@@ -660,6 +660,9 @@ class EntryEmitter {
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     if (!cuts.empty() && cuts.front() == 0) cuts.erase(cuts.begin());
+    // Each segment is a copy of the loop body: past a few, the code would grow more than it gains.
+    constexpr size_t kMaxCuts = 15;
+    if (cuts.size() > kMaxCuts) cuts.clear();
     return cuts;
   }
 
