@@ -660,8 +660,9 @@ class EntryEmitter {
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     if (!cuts.empty() && cuts.front() == 0) cuts.erase(cuts.begin());
-    // Each segment is a copy of the loop body: past a few, the code would grow more than it gains.
-    constexpr size_t kMaxCuts = 15;
+    // Each segment is a copy of the loop body (the selecting reads cost one read per operand
+    // per element instead): past 64 segments, the code would grow more than it gains.
+    constexpr size_t kMaxCuts = 63;
     if (cuts.size() > kMaxCuts) cuts.clear();
     return cuts;
   }

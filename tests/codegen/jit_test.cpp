@@ -111,7 +111,7 @@ TEST(Fusion, ConcatsAlongTheLastAxisSplitTheInnerLoopIntoDirectReads) {
   // A concat of more operands than segments are worth keeps the selecting reads, as does one
   // along another axis.
   std::vector<ValueId> columns;
-  for (int k = 0; k < 20; ++k) columns.push_back(t.dense(1));
+  for (int k = 0; k < 70; ++k) columns.push_back(t.dense(1));
   EXPECT_TRUE(matchesReference(t, {t.op(OpKind::Exp, {cat(columns)})}));
   auto grid = [&] { return t.op(OpKind::Reshape, {t.dense(16)}, Attrs().set("shape", Shape{kB, Dim(2), Dim(8)})); };
   ValueId rows = t.op(OpKind::Concat, {grid(), grid()}, Attrs().set("axis", int64_t{1}));
