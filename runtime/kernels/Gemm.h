@@ -15,6 +15,12 @@ struct StridedView {
   int64_t rowStride, colStride;
 };
 
+/// op(x) as a rows x cols view, x stored row-major as [rows, cols] or, transposed, [cols, rows]
+/// (the ta / tb operands of recc_rt_matmul_f32).
+inline StridedView operandView(const float* x, int64_t rows, int64_t cols, bool transposed) {
+  return transposed ? StridedView{x, 1, rows} : StridedView{x, cols, 1};
+}
+
 /// Whether this build has gemm() (it needs AVX-512).
 #if defined(__AVX512F__)
 constexpr bool kHaveGemm = true;

@@ -55,10 +55,11 @@ struct Operands {
 void product(float* c, int64_t ldc, const Operands& o, int64_t r0, int64_t rr, int64_t c0, int64_t cc,
              int64_t k0, int64_t kk) {
   if (o.tiled) {
-    // op(A)(i, p) and op(B)(p, j) as strided views of the stored matrices.
-    const int64_t ai = o.ta ? 1 : o.k, ap = o.ta ? o.m : 1;
-    const int64_t bp = o.tb ? 1 : o.n, bj = o.tb ? o.k : 1;
-    recc::gemm(c, ldc, {o.a + r0 * ai + k0 * ap, ai, ap}, {o.b + k0 * bp + c0 * bj, bp, bj}, rr, cc, kk);
+    // The block of op(A) and op(B), as strided views of the stored matrices.
+    recc::StridedView a = recc::operandView(o.a, o.m, o.k, o.ta), b = recc::operandView(o.b, o.k, o.n, o.tb);
+    a.data += r0 * a.rowStride + k0 * a.colStride;
+    b.data += k0 * b.rowStride + c0 * b.colStride;
+    recc::gemm(c, ldc, a, b, rr, cc, kk);
     return;
   }
   StridedMut out(c, rr, cc, Eigen::OuterStride<>(ldc));

@@ -43,11 +43,11 @@ void recc_rt_batch_matmul_f32(float* out, const float* a, const float* b, int64_
       recc_rt_matmul_f32(out + l * m * n, a + l * stride_a, b + l * stride_b, m, n, k, ta, tb);
     return;
   }
-  const int64_t ai = ta ? 1 : k, ap = ta ? m : 1, bp = tb ? 1 : n, bj = tb ? k : 1;
   const double flops = 2.0 * static_cast<double>(m * n * k);
   recc::parallelFor(batch, flops * static_cast<double>(batch), [&](int, int64_t lo, int64_t hi) {
     for (int64_t l = lo; l < hi; ++l)
-      recc::gemm(out + l * m * n, n, {a + l * stride_a, ai, ap}, {b + l * stride_b, bp, bj}, m, n, k);
+      recc::gemm(out + l * m * n, n, recc::operandView(a + l * stride_a, m, k, ta != 0),
+                 recc::operandView(b + l * stride_b, k, n, tb != 0), m, n, k);
   });
 }
 

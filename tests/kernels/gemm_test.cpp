@@ -41,8 +41,8 @@ TEST(Gemm, MatchesDoublePrecisionLoopsAtEveryTileEdge) {
         for (int ta = 0; ta < 2; ++ta)
           for (int tb = 0; tb < 2; ++tb) {
             auto as = randomVec(m * k, 1), bs = randomVec(k * n, 2);
-            const recc::StridedView a{as.data(), ta ? 1 : k, ta ? m : 1};
-            const recc::StridedView b{bs.data(), tb ? 1 : n, tb ? k : 1};
+            const recc::StridedView a = recc::operandView(as.data(), m, k, ta);
+            const recc::StridedView b = recc::operandView(bs.data(), k, n, tb);
             std::vector<float> c(m * n, 123.f);  // overwritten, not accumulated
             recc::gemm(c.data(), n, a, b, m, n, k);
             expectProduct(c, n, a, b, m, n, k);
@@ -57,8 +57,8 @@ TEST(Gemm, LongContractionsAddUpTheirBlocks) {
       for (int tb = 0; tb < 2; ++tb) {
         const int64_t m = 7, n = 70;
         auto as = randomVec(m * k, 11), bs = randomVec(k * n, 12);
-        const recc::StridedView a{as.data(), ta ? 1 : k, ta ? m : 1};
-        const recc::StridedView b{bs.data(), tb ? 1 : n, tb ? k : 1};
+        const recc::StridedView a = recc::operandView(as.data(), m, k, ta);
+        const recc::StridedView b = recc::operandView(bs.data(), k, n, tb);
         std::vector<float> c(m * n, 123.f);
         recc::gemm(c.data(), n, a, b, m, n, k);
         expectProduct(c, n, a, b, m, n, k);
@@ -103,7 +103,7 @@ TEST(Gemm, MatmulSplitBetweenThreadsGivesTheBitsOfOneThread) {
     recc_rt_matmul_f32(two.data(), a.data(), b.data(), m, n, k, static_cast<int32_t>(ta), static_cast<int32_t>(tb));
     recc_set_threads(0);
     EXPECT_EQ(one, two) << m << "x" << n << "x" << k;  // rows or columns split: no partial sums
-    const recc::StridedView av{a.data(), ta ? 1 : k, ta ? m : 1}, bv{b.data(), tb ? 1 : n, tb ? k : 1};
+    const recc::StridedView av = recc::operandView(a.data(), m, k, ta), bv = recc::operandView(b.data(), k, n, tb);
     expectProduct(two, n, av, bv, m, n, k);
   }
 }
