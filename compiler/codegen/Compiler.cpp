@@ -18,6 +18,7 @@
 #include "compiler/codegen/Fusion.h"
 #include "compiler/codegen/Jit.h"
 #include "compiler/codegen/Lowering.h"
+#include "compiler/codegen/Sharding.h"
 #include "runtime/kernels/Memory.h"
 #include "runtime/kernels/Parallel.h"
 
@@ -55,7 +56,8 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
 
 class JitCompiledGraph final : public CompiledGraph {
  public:
-  JitCompiledGraph(const Graph& g, std::vector<ValueId> fetches, const CodegenOptions& opts)
+  /// `instances`: how many runs may be in flight at once (runOn), each with its own arena.
+  JitCompiledGraph(const Graph& g, std::vector<ValueId> fetches, const CodegenOptions& opts, int instances = 1)
       : g_(g), fetches_(std::move(fetches)), layout_(SlotLayout::of(g, fetches_.size())),
         maxBatch_(opts.maxBatch), optLevel_(opts.optLevel) {
     checkLowerable(g, fetches_);
@@ -96,40 +98,58 @@ class JitCompiledGraph final : public CompiledGraph {
                    g.nodes.size(), emitted, compiled - emitted, parts_, parts_ == 1 ? "" : "s", secondsSince(t0) - compiled,
                    fromCache_ ? " (cached object)" : "");
 
-    // One arena for the graph's lifetime: run() allocates nothing.
+    // One arena per instance for the graph's lifetime: run() allocates nothing.
+    for (int i = 0; i < instances; ++i) instances_.push_back(makeInstance());
+  }
+
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  struct Instance {
+    std::unique_ptr<uint8_t[], Free> arena;
+    std::vector<void*> slots;
+  };
+
+  Instance makeInstance() const {
+    Instance in;
     const size_t bytes = static_cast<size_t>((plan_.arenaBytes + kArenaAlign - 1) / kArenaAlign + 1) *
                          static_cast<size_t>(kArenaAlign);
     // A large arena (DIN's at batch 4096: hundreds of MiB) sits on huge pages: 512 times fewer
     // page faults now, and fewer TLB misses in every run.
     const size_t align = hugePageAlignment(bytes, kArenaAlign);
-    arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(align, (bytes + align - 1) / align * align)));
-    if (!arena_) throw DiagError({}, "codegen: cannot allocate a " + std::to_string(bytes) + "-byte arena");
-    adviseHugePages(arena_.get(), bytes);
+    in.arena.reset(static_cast<uint8_t*>(std::aligned_alloc(align, (bytes + align - 1) / align * align)));
+    if (!in.arena) throw DiagError({}, "codegen: cannot allocate a " + std::to_string(bytes) + "-byte arena");
+    adviseHugePages(in.arena.get(), bytes);
     // Fault the pages in now rather than during the first runs (an evaluation over a test set
     // is only a few runs, and page faults cost more than the work on a virtual machine).
-    std::memset(arena_.get(), 0, bytes);
-    slots_.assign(static_cast<size_t>(layout_.total()), nullptr);
+    std::memset(in.arena.get(), 0, bytes);
+    in.slots.assign(static_cast<size_t>(layout_.total()), nullptr);
+    return in;
   }
 
-  void run(const RunArgs& a) override {
+  void run(const RunArgs& a) override { runOn(a, 0); }
+
+  /// run() on instance `which`'s arena: runs on different instances may overlap.
+  void runOn(const RunArgs& a, int which) {
+    Instance& in = instances_[static_cast<size_t>(which)];
     if (a.batch < 0 || a.batch > maxBatch_)
       throw DiagError({}, "run: batch " + std::to_string(a.batch) + " exceeds the compiled maximum " +
                               std::to_string(maxBatch_));
     check(a.inputs.size(), layout_.inputs, "inputs");
     check(a.params.size(), layout_.params, "params");
     check(a.fetches.size(), layout_.fetches, "fetches");
-    for (int i = 0; i < layout_.inputs; ++i)
-      slots_[static_cast<size_t>(layout_.input(i))] = const_cast<void*>(a.inputs[static_cast<size_t>(i)]);
+    auto slot = [&](int k) -> void*& { return in.slots[static_cast<size_t>(k)]; };
+    for (int i = 0; i < layout_.inputs; ++i) slot(layout_.input(i)) = const_cast<void*>(a.inputs[static_cast<size_t>(i)]);
     for (int p = 0; p < layout_.params; ++p) {
       auto up = static_cast<size_t>(p);
-      slots_[static_cast<size_t>(layout_.param(p))] = a.params[up];
-      slots_[static_cast<size_t>(layout_.m(p))] = up < a.m.size() ? a.m[up] : nullptr;
-      slots_[static_cast<size_t>(layout_.v(p))] = up < a.v.size() ? a.v[up] : nullptr;
+      slot(layout_.param(p)) = a.params[up];
+      slot(layout_.m(p)) = up < a.m.size() ? a.m[up] : nullptr;
+      slot(layout_.v(p)) = up < a.v.size() ? a.v[up] : nullptr;
     }
-    slots_[static_cast<size_t>(layout_.opt())] = const_cast<ReccOptimizer*>(a.opt);
-    for (int k = 0; k < layout_.fetches; ++k)
-      slots_[static_cast<size_t>(layout_.fetch(k))] = a.fetches[static_cast<size_t>(k)];
-    entry_(a.batch, slots_.data(), arena_.get());
+    slot(layout_.opt()) = const_cast<ReccOptimizer*>(a.opt);
+    slot(layout_.firstRow()) = reinterpret_cast<void*>(static_cast<intptr_t>(a.firstRow));
+    for (int k = 0; k < layout_.fetches; ++k) slot(layout_.fetch(k)) = a.fetches[static_cast<size_t>(k)];
+    entry_(a.batch, in.slots.data(), in.arena.get());
   }
 
   /// Optimises and compiles the module, in parts on parallel threads when it is large: every
@@ -256,10 +276,6 @@ class JitCompiledGraph final : public CompiledGraph {
       throw DiagError({}, std::string("run: expected ") + std::to_string(want) + " " + what + ", got " +
                               std::to_string(got));
   }
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-
   Graph g_;  // kept to regenerate the IR text on demand
   std::vector<ValueId> fetches_;
   SlotLayout layout_;
@@ -272,14 +288,143 @@ class JitCompiledGraph final : public CompiledGraph {
   int parts_ = 1;
   std::unique_ptr<Jit> jit_;
   EntryFn entry_ = nullptr;
-  std::unique_ptr<uint8_t[], Free> arena_;
-  std::vector<void*> slots_;
+  std::vector<Instance> instances_;
+};
+
+// A graph run in shards of the batch (Sharding.h): the rows part on every shard at once, each on
+// its own instance (arena) of one compiled function, then the partial sums added in shard
+// order, then the whole-batch part once. The shards' row ranges depend only on the batch and
+// the shard count, so results are reproducible for a fixed count, like the thread pool's.
+class ShardedGraph final : public CompiledGraph {
+ public:
+  ShardedGraph(ShardPlan plan, const CodegenOptions& opts)
+      : plan_(std::move(plan)), shards_(opts.shards), minShardRows_(std::max<int64_t>(1, opts.minShardRows)),
+        maxBatch_(opts.maxBatch) {
+    if (maxBatch_ <= 0) throw DiagError({}, "codegen: maxBatch must be positive");
+    int64_t capacity = 1;  // the most rows one shard gets
+    for (int64_t b = 1; b <= maxBatch_; ++b) capacity = std::max(capacity, (b + shardsFor(b) - 1) / shardsFor(b));
+    CodegenOptions rowOpts = opts;
+    rowOpts.maxBatch = capacity;
+    rows_ = std::make_unique<JitCompiledGraph>(plan_.rows, plan_.rowFetches, rowOpts, shards_);
+    if (plan_.hasWhole) whole_ = std::make_unique<JitCompiledGraph>(plan_.whole, plan_.wholeFetches, opts);
+
+    const Graph& r = plan_.rows;
+    inputRowBytes_.assign(r.inputs.size(), 0);
+    for (const Node& n : r.nodes)
+      if (n.op == OpKind::Input) inputRowBytes_[static_cast<size_t>(n.attrs.i("index"))] = rowBytes(n.shape);
+    partials_.resize(static_cast<size_t>(shards_));
+    for (auto& shard : partials_)
+      for (size_t j = 0; j < plan_.cuts; ++j)
+        shard.emplace_back(static_cast<size_t>(numElements(r.at(plan_.rowFetches[j]).shape, 1)));
+    for (size_t k = 0; k < plan_.exports; ++k) {
+      const Shape& s = r.at(plan_.rowFetches[plan_.cuts + k]).shape;
+      exports_.emplace_back(static_cast<size_t>(numElements(s, maxBatch_)));  // 4-byte elements (f32 or i32)
+    }
+  }
+
+  void run(const RunArgs& a) override {
+    if (a.batch < 0 || a.batch > maxBatch_)
+      throw DiagError({}, "run: batch " + std::to_string(a.batch) + " exceeds the compiled maximum " +
+                              std::to_string(maxBatch_));
+    if (a.inputs.size() != inputRowBytes_.size() || a.fetches.size() != plan_.fetchFrom.size())
+      throw DiagError({}, "run: expected " + std::to_string(inputRowBytes_.size()) + " inputs and " +
+                              std::to_string(plan_.fetchFrom.size()) + " fetches");
+    const int shards = shardsFor(a.batch);
+    const float batch = static_cast<float>(a.batch);
+    auto shard = [&](int c, int64_t lo, int64_t hi) {
+      RunArgs s;
+      s.batch = hi - lo;
+      s.firstRow = a.firstRow + lo;
+      s.opt = a.opt;
+      for (size_t i = 0; i < a.inputs.size(); ++i)
+        s.inputs.push_back(static_cast<const uint8_t*>(a.inputs[i]) + lo * inputRowBytes_[i]);
+      s.params = a.params;
+      if (plan_.batchParam) s.params.push_back(const_cast<float*>(&batch));
+      for (std::vector<float>& p : partials_[static_cast<size_t>(c)]) s.fetches.push_back(p.data());
+      for (size_t k = plan_.cuts; k < plan_.rowFetches.size(); ++k) {
+        float* base = k < plan_.cuts + plan_.exports ? exports_[k - plan_.cuts].data() : rowFetchBuffer(a, k);
+        s.fetches.push_back(base + lo * rowBytes(plan_.rows.at(plan_.rowFetches[k]).shape) / 4);
+      }
+      rows_->runOn(s, c);
+    };
+    if (shards == 1) {
+      shard(0, 0, a.batch);
+    } else {
+      parallelChunks(a.batch, shards, [](void* ctx, int c, int64_t lo, int64_t hi) { (*static_cast<decltype(shard)*>(ctx))(c, lo, hi); },
+                     &shard);
+    }
+    for (size_t j = 0; j < plan_.cuts; ++j) {  // shard 0's partials become the totals
+      float* total = partials_[0][j].data();
+      const auto n = static_cast<int64_t>(partials_[0][j].size());
+      parallelFor(n, static_cast<double>(n) * (shards - 1), [&](int, int64_t lo, int64_t hi) {
+        for (int c = 1; c < shards; ++c) {
+          const float* part = partials_[static_cast<size_t>(c)][j].data();
+          for (int64_t i = lo; i < hi; ++i) total[i] += part[i];
+        }
+      });
+    }
+    if (whole_) {
+      RunArgs w;
+      w.batch = a.batch;
+      w.firstRow = a.firstRow;
+      w.inputs = a.inputs;
+      for (std::vector<float>& e : exports_) w.inputs.push_back(e.data());
+      w.params = a.params;
+      for (std::vector<float>& p : partials_[0]) w.params.push_back(p.data());
+      w.m = a.m;
+      w.v = a.v;
+      w.opt = a.opt;
+      w.fetches.assign(plan_.wholeFetches.size(), nullptr);
+      for (size_t k = 0; k < plan_.fetchFrom.size(); ++k)
+        if (plan_.fetchFrom[k].first == ShardPlan::From::Whole) w.fetches[plan_.fetchFrom[k].second] = a.fetches[k];
+      whole_->run(w);
+    }
+    for (size_t k = 0; k < plan_.fetchFrom.size(); ++k)
+      if (plan_.fetchFrom[k].first == ShardPlan::From::Cut) {
+        const std::vector<float>& total = partials_[0][plan_.fetchFrom[k].second];
+        std::memcpy(a.fetches[k], total.data(), total.size() * sizeof(float));
+      }
+  }
+
+  const std::string& llvmIR() const override {
+    if (ir_.empty()) ir_ = rows_->llvmIR() + (whole_ ? whole_->llvmIR() : std::string());
+    return ir_;
+  }
+  bool fromCache() const override { return rows_->fromCache() && (!whole_ || whole_->fromCache()); }
+  const BufferPlan& plan() const override { return rows_->plan(); }
+
+ private:
+  int shardsFor(int64_t batch) const {
+    return static_cast<int>(std::clamp<int64_t>(batch / minShardRows_, 1, shards_));
+  }
+  static int64_t rowBytes(const Shape& s) { return numElements(s, 1) * 4; }
+  // The caller's buffer for row fetch k of the rows graph.
+  float* rowFetchBuffer(const RunArgs& a, size_t k) const {
+    for (size_t f = 0; f < plan_.fetchFrom.size(); ++f)
+      if (plan_.fetchFrom[f].first == ShardPlan::From::Rows && plan_.fetchFrom[f].second == k) return a.fetches[f];
+    return nullptr;
+  }
+
+  ShardPlan plan_;
+  int shards_;
+  int64_t minShardRows_;
+  int64_t maxBatch_;
+  std::unique_ptr<JitCompiledGraph> rows_, whole_;
+  std::vector<int64_t> inputRowBytes_;
+  std::vector<std::vector<std::vector<float>>> partials_;  // per shard, per cut
+  std::vector<std::vector<float>> exports_;                // per export: [maxBatch, ...]
+  mutable std::string ir_;
 };
 
 }  // namespace
 
 std::unique_ptr<CompiledGraph> CompiledGraph::compile(const Graph& g, std::vector<ValueId> fetches,
                                                       const CodegenOptions& opts) {
+  if (opts.shards > 1) {
+    checkLowerable(g, fetches);
+    if (std::optional<ShardPlan> plan = planShards(g, fetches, nullptr))
+      return std::make_unique<ShardedGraph>(std::move(*plan), opts);
+  }
   return std::make_unique<JitCompiledGraph>(g, std::move(fetches), opts);
 }
 

@@ -21,6 +21,13 @@ struct CodegenOptions {
   /// Reuse object code compiled earlier for the same module (compiler/codegen/Jit.h:
   /// DiskObjectCache; RECC_NO_CACHE=1 turns it off for every compile).
   bool useCache = true;
+  /// Run each batch as this many row ranges in parallel, each on one thread through the whole
+  /// graph, when the graph's rows are independent (Sharding.h); otherwise, or with 1, the
+  /// batch runs as one and each op splits its own work over the threads.
+  int shards = 1;
+  /// A shard gets at least this many rows (fewer shards for a small batch): below it, waking
+  /// another thread costs more than the rows.
+  int64_t minShardRows = 64;
 };
 
 /// Where each graph value lives; offsets in bytes into the arena (-1: not in the arena:
@@ -37,6 +44,9 @@ struct RunArgs {
   std::vector<float*> params;       // per Graph::params
   std::vector<float*> m, v;         // per Graph::params: optimizer moments (training step)
   const ReccOptimizer* opt = nullptr;
+  /// The row of a larger batch that this run's row 0 is (a shard of it, Sharding.h): dropout
+  /// indexes the elements of the whole batch, so every shard draws the whole batch's mask.
+  int64_t firstRow = 0;
   std::vector<float*> fetches;      // per fetched value: caller buffer of its size at `batch`
 };
 

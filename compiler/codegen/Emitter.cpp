@@ -52,6 +52,7 @@ class EntryEmitter {
       if (isLoopNode(static_cast<ValueId>(i))) sigs_[i] = describeLoop(static_cast<ValueId>(i));
     base_.assign(g_.nodes.size(), nullptr);
     scalar_.assign(g_.nodes.size(), nullptr);
+    rowBase_.assign(g_.nodes.size(), nullptr);
     // The schedule is cut into segments of a few dozen nodes, each its own function called in
     // turn by the entry: the code generator's cost grows faster than linearly with the size of
     // a function, and a whole training step is thousands of calls.
@@ -159,12 +160,23 @@ class EntryEmitter {
     const Node& n = node(v);
     const double p = n.attrs.f("p", 0.5);
     llvm::Value* x = read(n.inputs[0], idx);
-    llvm::Value* i = linear(view(v), idx);
+    // The element's index in the whole batch: a shard's rows start at its first row's.
+    llvm::Value* i = b_.CreateAdd(linear(view(v), idx), rowBase_[static_cast<size_t>(v)]);
     llvm::Value* h = mix64(b_.CreateXor(scalar_[static_cast<size_t>(v)],
                                         b_.CreateMul(i, c64(static_cast<int64_t>(kDropoutIndexMul)))));
     llvm::Value* bits = b_.CreateLShr(h, 64 - kDropoutBits);
     llvm::Value* keep = b_.CreateICmpUGE(bits, c64(static_cast<int64_t>(dropoutThreshold(p))));
     return b_.CreateSelect(keep, b_.CreateFMul(x, cf(dropoutScale(p))), cf(0));
+  }
+
+  // Elements per batch row of v (B leads when present; 0 for a value without B: its elements
+  // are the same in every shard of a batch).
+  int64_t rowElements(ValueId v) const {
+    const Shape& s = node(v).shape;
+    if (s.empty() || !s[0].isBatch()) return 0;
+    int64_t n = 1;
+    for (size_t d = 1; d < s.size(); ++d) n *= s[d].n;
+    return n;
   }
 
   // Row-major linear index by Horner's rule over the value's own extents.
@@ -385,6 +397,7 @@ class EntryEmitter {
   struct LoopSig {
     std::vector<ValueId> leaves;  // the result's buffer first, then every materialized value read
     std::vector<ValueId> keys;    // nodes whose scalar (dropout key, slice start) follows the buffers in args
+    std::vector<ValueId> bases;   // dropouts, whose index of the run's first element follows the keys
     std::string key;
     double weight = 1;            // estimated cost of one iteration point
   };
@@ -436,6 +449,7 @@ class EntryEmitter {
       s.keys.push_back(v);
       s.key += "K" + std::to_string(s.keys.size() - 1);
     }
+    if (n.op == OpKind::Dropout) s.bases.push_back(v);
     s.key += "(";
     for (ValueId in : n.inputs) {
       describeOperand(s, in);
@@ -523,6 +537,7 @@ class EntryEmitter {
     for (ValueId leaf : s.leaves) words.push_back(static_cast<uint64_t>(bufferWord(leaf)));
     for (ValueId k : s.keys)
       words.push_back(static_cast<uint64_t>(node(k).op == OpKind::Slice ? node(k).attrs.i("begin") : node(k).attrs.i("seed", 0)));
+    for (ValueId d : s.bases) words.push_back(static_cast<uint64_t>(rowElements(d)));
     auto* init = llvm::ConstantDataArray::get(ctx_, words);
     llvm::GlobalVariable* desc = constantGlobal(init, "desc" + std::to_string(v));
     Split sp = splitOf(v);
@@ -547,7 +562,7 @@ class EntryEmitter {
     auto* wrap = llvm::Function::Create(wrapTy, llvm::Function::InternalLinkage, name, m_);
     std::vector<llvm::Type*> params = {i64(), i64(), i64()};
     params.insert(params.end(), s.leaves.size(), ptr());
-    params.insert(params.end(), s.keys.size(), i64());
+    params.insert(params.end(), s.keys.size() + s.bases.size(), i64());
     auto* body = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
                                         llvm::Function::InternalLinkage, name + ".body", m_);
     body->addFnAttr(llvm::Attribute::AlwaysInline);
@@ -585,16 +600,26 @@ class EntryEmitter {
       }
       callArgs.push_back(w);
     }
+    if (!s.bases.empty()) {
+      llvm::Value* firstRow = b_.CreatePtrToInt(b_.CreateLoad(ptr(), b_.CreateConstInBoundsGEP1_64(ptr(), slots, static_cast<uint64_t>(slots_.firstRow()))), i64());
+      for (size_t k = 0; k < s.bases.size(); ++k)
+        callArgs.push_back(b_.CreateMul(firstRow, word(s.leaves.size() + s.keys.size() + k)));
+    }
     b_.CreateCall(body, callArgs);
     b_.CreateRetVoid();
 
     // The body sees its own B, range and buffers; the entry's are restored afterwards.
-    std::vector<llvm::Value*> base(g_.nodes.size(), nullptr), keys(g_.nodes.size(), nullptr);
+    std::vector<llvm::Value*> base(g_.nodes.size(), nullptr), keys(g_.nodes.size(), nullptr),
+        rowBases(g_.nodes.size(), nullptr);
     for (size_t k = 0; k < s.leaves.size(); ++k) base[static_cast<size_t>(s.leaves[k])] = body->getArg(static_cast<unsigned>(3 + k));
     for (size_t k = 0; k < s.keys.size(); ++k)
       keys[static_cast<size_t>(s.keys[k])] = body->getArg(static_cast<unsigned>(3 + s.leaves.size() + k));
+    for (size_t k = 0; k < s.bases.size(); ++k)
+      rowBases[static_cast<size_t>(s.bases[k])] =
+          body->getArg(static_cast<unsigned>(3 + s.leaves.size() + s.keys.size() + k));
     std::swap(base_, base);
     std::swap(scalar_, keys);
+    std::swap(rowBase_, rowBases);
     llvm::Function* entryFn = fn_;
     llvm::Value* entryBatch = batch_;
     fn_ = body;
@@ -606,6 +631,7 @@ class EntryEmitter {
     b_.CreateRetVoid();
     std::swap(base_, base);
     std::swap(scalar_, keys);
+    std::swap(rowBase_, rowBases);
     fn_ = entryFn;
     batch_ = entryBatch;
     lo_ = hi_ = nullptr;
@@ -967,6 +993,7 @@ class EntryEmitter {
   llvm::Value* arena_ = nullptr;
   std::vector<llvm::Value*> base_;
   std::vector<llvm::Value*> scalar_;  // inside a loop body: its Dropout / Slice scalar arguments
+  std::vector<llvm::Value*> rowBase_;  // inside a loop body: per Dropout, RunArgs::firstRow's element index
   // Loop functions: per node its signature; by structure key the function; inside a loop
   // body, its split range.
   std::vector<LoopSig> sigs_;

@@ -13,7 +13,8 @@ namespace recc {
 
 inline constexpr const char* kEntryName = "recc_entry";
 
-/// Positions in the slots array: [inputs..., params..., m..., v..., opt, fetches...].
+/// Positions in the slots array: [inputs..., params..., m..., v..., opt, firstRow, fetches...]
+/// (firstRow: RunArgs::firstRow as an integer in a pointer slot).
 struct SlotLayout {
   int inputs = 0, params = 0, fetches = 0;
   int input(int i) const { return i; }
@@ -21,7 +22,8 @@ struct SlotLayout {
   int m(int p) const { return inputs + params + p; }
   int v(int p) const { return inputs + 2 * params + p; }
   int opt() const { return inputs + 3 * params; }
-  int fetch(int k) const { return opt() + 1 + k; }
+  int firstRow() const { return opt() + 1; }
+  int fetch(int k) const { return opt() + 2 + k; }
   int total() const { return fetch(fetches); }
   static SlotLayout of(const Graph& g, size_t fetchCount) {
     return {static_cast<int>(g.inputs.size()), static_cast<int>(g.params.size()),

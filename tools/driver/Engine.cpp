@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "compiler/codegen/Compiler.h"
+#include "runtime/kernels/Parallel.h"
 
 namespace recc {
 
@@ -16,6 +17,7 @@ class JitEngine : public Engine {
     auto t0 = std::chrono::steady_clock::now();
     CodegenOptions opts;
     opts.maxBatch = maxBatch;
+    opts.shards = threadCount();
     compiled_ = CompiledGraph::compile(g, std::move(fetches), opts);
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }

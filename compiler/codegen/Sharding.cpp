@@ -1,0 +1,219 @@
+// planShards(): which values a shard computes from its own rows, which are sums over the batch,
+// and which need the whole batch; then the two graphs.
+#include "compiler/codegen/Sharding.h"
+
+namespace recc {
+
+namespace {
+
+// Free: no rows and no dependence on them (params, constants); Rows: has the batch dim (each
+// row from the same rows of its operands); Cut: a sum over the batch of row values; Whole: reads
+// a cut or needs all rows at once.
+enum class Part { Free, Rows, Cut, Whole };
+
+bool batchAt(const Shape& s, int64_t axis) {
+  return axis >= 0 && static_cast<size_t>(axis) < s.size() && s[static_cast<size_t>(axis)].isBatch();
+}
+
+// Why a node with rows that reads row values would mix rows, or "".
+std::string mixesRows(const Graph& g, const Node& n) {
+  const Shape& in = g.at(n.inputs[0]).shape;
+  switch (n.op) {
+    case OpKind::Concat:
+    case OpKind::Slice:
+      return batchAt(n.shape, n.attrs.i("axis")) ? "works along the batch axis" : "";
+    case OpKind::Softmax:
+    case OpKind::LogSoftmax:
+      return batchAt(in, n.attrs.i("axis")) ? "normalises along the batch axis" : "";
+    case OpKind::LayerNorm: return batchAt(in, static_cast<int64_t>(in.size()) - 1) ? "normalises along the batch axis" : "";
+    case OpKind::BatchNorm: return "normalises with statistics over the batch";
+    case OpKind::Gather: return n.attrs.f("max_norm") != 0 ? "renormalises table rows in place" : "";
+    case OpKind::Dropout: return batchAt(n.shape, 0) ? "" : "has the batch axis inside (dropout masks index whole rows)";
+    default: return "";
+  }
+}
+
+bool isCut(const Graph& g, const Node& n) {
+  switch (n.op) {
+    case OpKind::Sum:
+    case OpKind::Mean:
+    case OpKind::SumTo:
+    case OpKind::MatMul: return true;  // a product contracting over the batch
+    default: (void)g; return false;
+  }
+}
+
+bool meanOverBatch(const Graph& g, const Node& n) {
+  return n.op == OpKind::Mean && batchAt(g.at(n.inputs[0]).shape, n.attrs.i("axis"));
+}
+
+// Marks v and the Free values it reads (transitively) as needed.
+void needFree(const Graph& g, const std::vector<Part>& part, std::vector<bool>& need, ValueId v) {
+  if (need[static_cast<size_t>(v)]) return;
+  need[static_cast<size_t>(v)] = true;
+  for (ValueId in : g.at(v).inputs)
+    if (part[static_cast<size_t>(in)] == Part::Free) needFree(g, part, need, in);
+}
+
+Node leaf(OpKind op, int64_t index, DType dtype, Shape shape) {
+  Node n;
+  n.op = op;
+  n.attrs.set("index", index);
+  n.dtype = dtype;
+  n.shape = std::move(shape);
+  return n;
+}
+
+ValueId append(Graph& g, Node n) {
+  g.nodes.push_back(std::move(n));
+  return static_cast<ValueId>(g.nodes.size() - 1);
+}
+
+}  // namespace
+
+std::optional<ShardPlan> planShards(const Graph& g, const std::vector<ValueId>& fetches, std::string* whyNot) {
+  const size_t count = g.nodes.size();
+  std::vector<Part> part(count, Part::Free);
+  auto refuse = [&](const Node& n, const std::string& why) -> std::optional<ShardPlan> {
+    if (whyNot) *whyNot = std::string(opName(n.op)) + " " + shapeStr(n.shape) + " " + why;
+    return std::nullopt;
+  };
+  for (size_t v = 0; v < count; ++v) {
+    const Node& n = g.nodes[v];
+    bool rowIn = false, wholeIn = false;
+    for (ValueId in : n.inputs) {
+      rowIn |= part[static_cast<size_t>(in)] == Part::Rows;
+      wholeIn |= part[static_cast<size_t>(in)] == Part::Cut || part[static_cast<size_t>(in)] == Part::Whole;
+    }
+    const bool rows = hasBatch(n.shape);
+    Part& p = part[v];
+    if (opInfo(n.op).cls == OpClass::Update || n.op == OpKind::ScatterAdd) p = Part::Whole;
+    else if (wholeIn && rows) return refuse(n, "reads a value computed from the whole batch");
+    else if (wholeIn) p = Part::Whole;
+    else if (rows) p = Part::Rows;
+    else if (rowIn && isCut(g, n)) p = Part::Cut;
+    else if (rowIn) return refuse(n, "reduces over the batch (not a sum)");
+    if (p == Part::Rows && rowIn)
+      if (std::string why = mixesRows(g, n); !why.empty()) return refuse(n, why);
+  }
+
+  ShardPlan plan;
+  // Row values the whole graph reads (embedding gradients' ids and rows) and row fetches are
+  // copied out by each shard at its row offset: the batch must lead.
+  std::vector<bool> exported(count, false);
+  for (size_t v = 0; v < count; ++v) {
+    if (part[v] != Part::Whole) continue;
+    for (ValueId in : g.nodes[v].inputs) {
+      const Node& x = g.at(in);
+      if (part[static_cast<size_t>(in)] != Part::Rows || x.op == OpKind::Input) continue;
+      if (!batchAt(x.shape, 0)) return refuse(x, "is read by the whole-batch part but the batch does not lead");
+      exported[static_cast<size_t>(in)] = true;
+    }
+  }
+  std::vector<ValueId> exports;  // in node order, as the whole graph's inputs are numbered
+  for (size_t v = 0; v < count; ++v)
+    if (exported[v]) exports.push_back(static_cast<ValueId>(v));
+  for (ValueId f : fetches)
+    if (part[static_cast<size_t>(f)] == Part::Rows && !batchAt(g.at(f).shape, 0))
+      return refuse(g.at(f), "is fetched but the batch does not lead");
+
+  // The per-shard graph: every Rows and Cut node, the Free ones they read.
+  std::vector<bool> need(count, false);
+  for (size_t v = 0; v < count; ++v)
+    if (part[v] == Part::Rows || part[v] == Part::Cut) needFree(g, part, need, static_cast<ValueId>(v));
+  Graph& r = plan.rows;
+  r.model = g.model;
+  r.sourceHash = g.sourceHash;
+  r.inputs = g.inputs;
+  r.params = g.params;
+  std::vector<ValueId> inRows(count, -1);
+  ValueId batchParam = -1;
+  auto batchSize = [&] {
+    if (batchParam < 0) {
+      batchParam = append(r, leaf(OpKind::Param, static_cast<int64_t>(r.params.size()), DType::F32, {}));
+      ParamDecl d;
+      d.name = "shard.batch_size";
+      r.params.push_back(d);
+      plan.batchParam = true;
+    }
+    return batchParam;
+  };
+  for (size_t v = 0; v < count; ++v) {
+    if (!need[v]) continue;
+    Node n = g.nodes[v];
+    for (ValueId& in : n.inputs) in = inRows[static_cast<size_t>(in)];
+    if (n.op == OpKind::BatchSize) {
+      inRows[v] = batchSize();
+    } else if (meanOverBatch(g, g.nodes[v])) {  // sum of the shard's rows / the whole batch's B
+      n.op = OpKind::Sum;
+      const ValueId sum = append(r, n);
+      Node div;
+      div.op = OpKind::Div;
+      div.inputs = {sum, batchSize()};
+      div.shape = n.shape;
+      div.loc = n.loc;
+      inRows[v] = append(r, div);
+    } else {
+      inRows[v] = append(r, std::move(n));
+    }
+  }
+  for (size_t v = 0; v < count; ++v)
+    if (part[v] == Part::Cut) plan.rowFetches.push_back(inRows[v]);
+  plan.cuts = plan.rowFetches.size();
+  for (ValueId e : exports) plan.rowFetches.push_back(inRows[static_cast<size_t>(e)]);
+  plan.exports = exports.size();
+
+  // The whole-batch graph: Whole nodes, reading cuts as params, exports (and the model's
+  // inputs) as inputs, and the Free nodes they need.
+  std::fill(need.begin(), need.end(), false);
+  for (size_t v = 0; v < count; ++v)
+    if (part[v] == Part::Whole) needFree(g, part, need, static_cast<ValueId>(v));
+  for (ValueId f : fetches)
+    if (part[static_cast<size_t>(f)] == Part::Free) needFree(g, part, need, f);
+  Graph& w = plan.whole;
+  w.model = g.model;
+  w.sourceHash = g.sourceHash;
+  w.inputs = g.inputs;
+  w.params = g.params;
+  std::vector<ValueId> inWhole(count, -1);
+  size_t cut = 0;
+  for (size_t v = 0; v < count; ++v) {
+    const Node& n = g.nodes[v];
+    if (part[v] == Part::Cut) {
+      ParamDecl d;
+      d.name = "shard.sum" + std::to_string(cut++);
+      d.shape = n.shape;
+      inWhole[v] = append(w, leaf(OpKind::Param, static_cast<int64_t>(w.params.size()), DType::F32, n.shape));
+      w.params.push_back(d);
+    } else if (exported[v]) {
+      InputDecl d;
+      d.name = "shard.rows" + std::to_string(w.inputs.size() - g.inputs.size());
+      inWhole[v] = append(w, leaf(OpKind::Input, static_cast<int64_t>(w.inputs.size()), n.dtype, n.shape));
+      w.inputs.push_back(d);
+    } else if (n.op == OpKind::Input || need[v]) {
+      Node copy = n;
+      for (ValueId& in : copy.inputs) in = inWhole[static_cast<size_t>(in)];
+      inWhole[v] = append(w, std::move(copy));
+      plan.hasWhole |= part[v] == Part::Whole;
+    }
+  }
+
+  for (ValueId f : fetches) {
+    const auto fv = static_cast<size_t>(f);
+    if (part[fv] == Part::Rows) {
+      plan.fetchFrom.emplace_back(ShardPlan::From::Rows, plan.rowFetches.size());
+      plan.rowFetches.push_back(inRows[fv]);
+    } else if (part[fv] == Part::Cut) {
+      size_t k = 0;
+      for (size_t v = 0; v < fv; ++v) k += part[v] == Part::Cut;
+      plan.fetchFrom.emplace_back(ShardPlan::From::Cut, k);
+    } else {
+      plan.fetchFrom.emplace_back(ShardPlan::From::Whole, plan.wholeFetches.size());
+      plan.wholeFetches.push_back(inWhole[fv]);
+      plan.hasWhole = true;
+    }
+  }
+  return plan;
+}
+
+}  // namespace recc
