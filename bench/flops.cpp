@@ -166,6 +166,7 @@ int run(int argc, char** argv) {
   Graph step = buildTrainStep(fwd);
   CodegenOptions co;
   co.maxBatch = batch;
+  co.shards = static_cast<int>(threads);  // as `recc train` runs it
   auto t0 = Clock::now();
   auto compiled = CompiledGraph::compile(step, {step.loss}, co);
   double compileSeconds = since(t0);

@@ -19,6 +19,7 @@
 #include "compiler/ir/Printer.h"
 #include "compiler/passes/Autodiff.h"
 #include "runtime/kernels/Kernels.h"
+#include "runtime/kernels/Parallel.h"
 #include "tools/driver/MemoryLimit.h"
 #include "tools/driver/Trainer.h"
 
@@ -184,6 +185,7 @@ int cmdCompile(const Args& a) {
   }
   bindFromData(a, g);
   CodegenOptions co;
+  co.shards = threadCount();  // as `recc train` runs it
   if (a.has("batch")) {
     const std::string v = a.get("batch");
     char* end = nullptr;
