@@ -21,6 +21,7 @@
 #include "compiler/codegen/Sharding.h"
 #include "runtime/kernels/Memory.h"
 #include "runtime/kernels/Parallel.h"
+#include "runtime/kernels/Shards.h"
 
 namespace recc {
 
@@ -148,6 +149,7 @@ class JitCompiledGraph final : public CompiledGraph {
     }
     slot(layout_.opt()) = const_cast<ReccOptimizer*>(a.opt);
     slot(layout_.firstRow()) = reinterpret_cast<void*>(static_cast<intptr_t>(a.firstRow));
+    slot(layout_.shard()) = const_cast<ReccShard*>(a.shard);
     for (int k = 0; k < layout_.fetches; ++k) slot(layout_.fetch(k)) = a.fetches[static_cast<size_t>(k)];
     entry_(a.batch, in.slots.data(), in.arena.get());
   }
@@ -298,7 +300,7 @@ class JitCompiledGraph final : public CompiledGraph {
 class ShardedGraph final : public CompiledGraph {
  public:
   ShardedGraph(ShardPlan plan, const CodegenOptions& opts)
-      : plan_(std::move(plan)), shards_(opts.shards), minShardRows_(std::max<int64_t>(1, opts.minShardRows)),
+      : plan_(std::move(plan)), shards_(std::min(opts.shards, ReccShardGroup::kMaxShards)), minShardRows_(std::max<int64_t>(1, opts.minShardRows)),
         maxBatch_(opts.maxBatch) {
     if (maxBatch_ <= 0) throw DiagError({}, "codegen: maxBatch must be positive");
     int64_t capacity = 1;  // the most rows one shard gets
@@ -331,10 +333,14 @@ class ShardedGraph final : public CompiledGraph {
                               std::to_string(plan_.fetchFrom.size()) + " fetches");
     const int shards = shardsFor(a.batch);
     const float batch = static_cast<float>(a.batch);
-    auto shard = [&](int c, int64_t lo, int64_t hi) {
+    ReccShardGroup group(shards);
+    auto shard = [&](int c) {
+      const int64_t lo = chunkBegin(a.batch, shards, c), hi = chunkBegin(a.batch, shards, c + 1);
+      const ReccShard self{&group, c};
       RunArgs s;
       s.batch = hi - lo;
       s.firstRow = a.firstRow + lo;
+      s.shard = &self;
       s.opt = a.opt;
       for (size_t i = 0; i < a.inputs.size(); ++i)
         s.inputs.push_back(static_cast<const uint8_t*>(a.inputs[i]) + lo * inputRowBytes_[i]);
@@ -347,13 +353,9 @@ class ShardedGraph final : public CompiledGraph {
       }
       rows_->runOn(s, c);
     };
-    if (shards == 1) {
-      shard(0, 0, a.batch);
-    } else {
-      parallelChunks(a.batch, shards, [](void* ctx, int c, int64_t lo, int64_t hi) { (*static_cast<decltype(shard)*>(ctx))(c, lo, hi); },
-                     &shard);
-    }
+    runShards(shards, shard);
     for (size_t j = 0; j < plan_.cuts; ++j) {  // shard 0's partials become the totals
+      if (!plan_.cutIsPartial[j]) continue;    // every shard has the total already
       float* total = partials_[0][j].data();
       const auto n = static_cast<int64_t>(partials_[0][j].size());
       parallelFor(n, static_cast<double>(n) * (shards - 1), [&](int, int64_t lo, int64_t hi) {
@@ -394,6 +396,24 @@ class ShardedGraph final : public CompiledGraph {
   const BufferPlan& plan() const override { return rows_->plan(); }
 
  private:
+  /// Runs shard(c) for every c < shards, each on its own thread at once (shard c on pool thread
+  /// c: its arena stays in that core's caches from step to step). When the pool cannot (a run
+  /// from inside a parallel region, or from two threads), shards without barriers run one after
+  /// another, and shards with barriers on threads of their own.
+  template <class F>
+  void runShards(int shards, F& shard) {
+    auto fn = [](void* ctx, int c, int64_t, int64_t) { (*static_cast<F*>(ctx))(c); };
+    if (parallelGang(shards, fn, &shard)) return;
+    if (!plan_.barriers) {
+      for (int c = 0; c < shards; ++c) shard(c);
+      return;
+    }
+    std::vector<std::thread> others;
+    for (int c = 1; c < shards; ++c) others.emplace_back([&shard, c] { shard(c); });
+    shard(0);
+    for (std::thread& t : others) t.join();
+  }
+
   int shardsFor(int64_t batch) const {
     return static_cast<int>(std::clamp<int64_t>(batch / minShardRows_, 1, shards_));
   }

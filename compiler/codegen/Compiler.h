@@ -47,6 +47,8 @@ struct RunArgs {
   /// The row of a larger batch that this run's row 0 is (a shard of it, Sharding.h): dropout
   /// indexes the elements of the whole batch, so every shard draws the whole batch's mask.
   int64_t firstRow = 0;
+  /// The shard this run is, when it is one of several running at once (null: the whole batch).
+  const ReccShard* shard = nullptr;
   std::vector<float*> fetches;      // per fetched value: caller buffer of its size at `batch`
 };
 

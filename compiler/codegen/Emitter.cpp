@@ -370,6 +370,7 @@ class EntryEmitter {
       case OpKind::LogSoftmax: return emitSoftmax(v);
       case OpKind::LayerNorm:
       case OpKind::BatchNorm: return emitNorm(v);
+      case OpKind::ShardSum: return emitShardSum(v);
       case OpKind::CrossEntropy: return emitCrossEntropy(v);
       case OpKind::PositionalEncoding: return emitPositionalEncoding(v);
       case OpKind::Conv1d:
@@ -887,10 +888,15 @@ class EntryEmitter {
       return;
     }
     // The running statistics are params: the kernel updates the caller's buffers in place.
-    auto callee = kernel("recc_rt_batch_norm_f32", {ptr(), ptr(), ptr(), ptr(), ptr(), ptr(), i64(), i64(),
+    auto callee = kernel("recc_rt_batch_norm_f32", {ptr(), ptr(), ptr(), ptr(), ptr(), ptr(), ptr(), i64(), i64(),
                                                     b_.getFloatTy(), b_.getFloatTy()});
-    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), basePtr(n.inputs[2]),
+    b_.CreateCall(callee, {slot(slots_.shard()), basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), basePtr(n.inputs[2]),
                            basePtr(n.inputs[3]), basePtr(n.inputs[4]), rows, d, eps, cf(n.attrs.f("momentum", 0.1))});
+  }
+  void emitShardSum(ValueId v) {
+    const Node& n = node(v);
+    auto callee = kernel("recc_rt_shard_sum_f32", {ptr(), ptr(), ptr(), i64()});
+    b_.CreateCall(callee, {slot(slots_.shard()), basePtr(v), basePtr(n.inputs[0]), elements(n.shape)});
   }
   void emitCrossEntropy(ValueId v) {
     const Node& n = node(v);

@@ -13,8 +13,8 @@ namespace recc {
 
 inline constexpr const char* kEntryName = "recc_entry";
 
-/// Positions in the slots array: [inputs..., params..., m..., v..., opt, firstRow, fetches...]
-/// (firstRow: RunArgs::firstRow as an integer in a pointer slot).
+/// Positions in the slots array: [inputs..., params..., m..., v..., opt, firstRow, shard,
+/// fetches...] (firstRow: RunArgs::firstRow as an integer in a pointer slot).
 struct SlotLayout {
   int inputs = 0, params = 0, fetches = 0;
   int input(int i) const { return i; }
@@ -23,7 +23,8 @@ struct SlotLayout {
   int v(int p) const { return inputs + 2 * params + p; }
   int opt() const { return inputs + 3 * params; }
   int firstRow() const { return opt() + 1; }
-  int fetch(int k) const { return opt() + 2 + k; }
+  int shard() const { return opt() + 2; }
+  int fetch(int k) const { return opt() + 3 + k; }
   int total() const { return fetch(fetches); }
   static SlotLayout of(const Graph& g, size_t fetchCount) {
     return {static_cast<int>(g.inputs.size()), static_cast<int>(g.params.size()),

@@ -46,6 +46,7 @@ Lowering loweringOf(OpKind op) {
     case OpKind::Gather:
     case OpKind::ScatterAdd:
     case OpKind::BatchMatMul:
+    case OpKind::ShardSum:
     case OpKind::Softmax:
     case OpKind::LogSoftmax:
     case OpKind::LayerNorm:

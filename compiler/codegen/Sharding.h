@@ -11,8 +11,11 @@
 //   `whole`: what needs the whole batch's results once: optimizer updates on the summed
 //            gradients, and embedding gradients (scatter_add and sparse updates, which read the
 //            shards' rows of their operands from one [B, ...] buffer the shards fill).
-// Graphs where rows interact (batch norm's statistics, a max or softmax over the batch, a
-// concat along it) have no such split.
+// A statistic over the batch that rows read back (batch norm's, a loss normalised by the batch's
+// count) is summed across the shards in the middle of their pass (shard_sum, a barrier; the
+// batch norm kernel sums its statistics the same way), so every shard continues with the whole
+// batch's value. Graphs where rows interact otherwise (a max or softmax over the batch, a concat
+// along it, lookups that renormalise table rows in place) have no split.
 #pragma once
 #include <optional>
 #include <string>
@@ -26,11 +29,15 @@ struct ShardPlan {
   /// Run per shard on its rows. Params: the model's, then (if batchParam) the whole batch's
   /// size as an f32 [] (B inside a shard is its row count; means over the batch divide by this).
   Graph rows;
-  /// Fetches of `rows`: the partial sums first (cuts), then the exported values (exports), then
-  /// the row values the caller fetched.
+  /// Fetches of `rows`: the values without rows that the whole graph reads (cuts: partial
+  /// sums to add up when cutIsPartial, else the same in every shard), then the exported row
+  /// values (exports), then the row values the caller fetched.
   std::vector<ValueId> rowFetches;
   size_t cuts = 0, exports = 0;
+  std::vector<bool> cutIsPartial;
   bool batchParam = false;
+  /// The shards meet at barriers (shard_sum, batch norm): they must run at once.
+  bool barriers = false;
   /// Run once after the shards (empty: no node). Params: the model's, then one per cut (its
   /// total); inputs: the model's, then one per export ([B, ...], every shard's rows).
   Graph whole;

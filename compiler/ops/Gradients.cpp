@@ -207,6 +207,8 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
     // ---- layout ----
     case OpKind::BroadcastTo:
       return {gb.sumTo(gy, sx(0))};
+    case OpKind::ShardSum:  // one shard: the identity
+      return {gy};
     case OpKind::Reshape:
       if (!gb.isF32(in[0])) return {-1};
       return {gb.reshape(gy, sx(0))};

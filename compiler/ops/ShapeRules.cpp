@@ -265,6 +265,9 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
       out.push_back(depth[0]);
       return ok(out);
     }
+    case OpKind::ShardSum:
+      if (!allF32(g, in, err)) return fail(err);
+      return ok(shapeOf(g, in[0]));
     case OpKind::Softmax:
     case OpKind::LogSoftmax: {
       if (!allF32(g, in, err)) return fail(err);

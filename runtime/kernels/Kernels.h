@@ -60,11 +60,27 @@ void recc_rt_softmax_f32(float* out, const float* x, int64_t outer, int64_t len,
 void recc_rt_layer_norm_f32(float* out, const float* x, const float* gamma, const float* beta,
                             int64_t rows, int64_t dim, float eps);
 
+// ---- shards of a batch (Shards.cpp; compiler/codegen/Sharding.h) ----
+
+/// The shards of one batch that run at once, one thread each (Shards.h).
+typedef struct ReccShardGroup ReccShardGroup;
+/// A run's place among them; a null pointer (or a group of one) when the batch runs whole.
+typedef struct ReccShard {
+  ReccShardGroup* group;
+  int32_t index;
+} ReccShard;
+
+/// out[n] = the sum over the group's shards of their `in`, added in shard order (every shard
+/// gets the same bits); out = in when the batch runs whole. Every shard of the group calls it
+/// with the same n, concurrently (a barrier). out and in do not overlap.
+void recc_rt_shard_sum_f32(const ReccShard* shard, float* out, const float* in, int64_t n);
+
 /// Training-mode batch norm of x[rows, dim] with per-column batch statistics; updates
-/// running_mean / running_var in place (momentum; unbiased variance for running_var).
-void recc_rt_batch_norm_f32(float* out, const float* x, const float* gamma, const float* beta,
-                            float* running_mean, float* running_var, int64_t rows, int64_t dim,
-                            float eps, float momentum);
+/// running_mean / running_var in place (momentum; unbiased variance for running_var). In a
+/// shard, the statistics are those of the whole batch (shard sums) and shard 0 updates.
+void recc_rt_batch_norm_f32(const ReccShard* shard, float* out, const float* x, const float* gamma,
+                            const float* beta, float* running_mean, float* running_var, int64_t rows,
+                            int64_t dim, float eps, float momentum);
 
 /// out[r] = logsumexp(logits[r, :]) - logits[r, target[r]]; 0 where target[r] == ignore_index
 /// or out of [0, classes) (the reference evaluator rejects the latter).

@@ -41,7 +41,7 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 class Pool {
  public:
   explicit Pool(int threads) : threads_(threads) {
-    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this] { work(); });
+    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t] { work(t); });
   }
   ~Pool() {
     {
@@ -66,7 +66,7 @@ class Pool {
       std::lock_guard<std::mutex> lock(mu_);
       wake_.notify_all();
     }
-    claimAll();
+    claimAll(0);
     // Chunks claimed by workers may still be running: wait for them.
     for (int i = 0; done_.load(std::memory_order_acquire) != chunks; ++i) {
       if (i < 64) cpuRelax();
@@ -74,13 +74,49 @@ class Pool {
     }
   }
 
+  /// Runs chunk c of fn on thread c (the caller is thread 0), all at once: chunks that wait
+  /// for each other (shards at a barrier) never queue behind one another on one thread.
+  void runGang(int chunks, ChunkFn fn, void* ctx) {
+    fn_ = fn;
+    ctx_ = ctx;
+    n_ = chunks;
+    done_.store(0, std::memory_order_relaxed);
+    gangTaken_.store(1, std::memory_order_relaxed);  // chunk 0 is the caller's
+    gang_.store(true, std::memory_order_relaxed);
+    const uint64_t gen = (ticket_.load(std::memory_order_relaxed) >> 32) + 1;
+    ticket_.store(gen << 32 | static_cast<uint64_t>(chunks));
+    if (sleepers_.load() > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      wake_.notify_all();
+    }
+    fn(ctx, 0, 0, 1);
+    done_.fetch_add(1, std::memory_order_release);
+    for (int i = 0; done_.load(std::memory_order_acquire) != chunks; ++i) {
+      if (i < 64) cpuRelax();
+      else std::this_thread::yield();
+    }
+    // Consumed (workers stop looking), then back to claiming in any order.
+    ticket_.store(gen << 32 | static_cast<uint64_t>(chunks) << 16 | static_cast<uint64_t>(chunks));
+    gang_.store(false);
+  }
+
  private:
   using Clock = std::chrono::steady_clock;
 
   /// Claims and runs chunks of the current region until none is left; true if it ran any.
-  bool claimAll() {
+  /// In a gang region, thread `self` runs chunk `self` only.
+  bool claimAll(int self) {
     bool ran = false;
     uint64_t t = ticket_.load(std::memory_order_acquire);
+    if (gang_.load(std::memory_order_acquire)) {
+      const auto chunks = static_cast<int>(t & 0xffff);
+      if (static_cast<int>((t >> 16) & 0xffff) >= chunks || self >= chunks) return false;
+      const uint64_t bit = uint64_t{1} << self;
+      if (gangTaken_.fetch_or(bit, std::memory_order_acq_rel) & bit) return false;
+      fn_(ctx_, self, self, self + 1);
+      done_.fetch_add(1, std::memory_order_release);
+      return true;
+    }
     for (;;) {
       const auto chunks = static_cast<int>(t & 0xffff);
       const auto next = static_cast<int>((t >> 16) & 0xffff);
@@ -99,10 +135,10 @@ class Pool {
     return ((t >> 16) & 0xffff) < (t & 0xffff);
   }
 
-  void work() {
+  void work(int self) {
     inWorker() = true;
     while (!stop_.load(std::memory_order_acquire)) {
-      if (claimAll()) continue;
+      if (claimAll(self)) continue;
       const auto start = Clock::now();
       for (int i = 0; !hasWork() && !stop_.load(std::memory_order_acquire) && Clock::now() - start < kSpin; ++i) {
         if (i < 64) cpuRelax();
@@ -130,6 +166,8 @@ class Pool {
   std::condition_variable wake_;
   std::atomic<uint64_t> ticket_{0};  // generation << 32 | next chunk << 16 | chunks
   std::atomic<int> done_{0};
+  std::atomic<bool> gang_{false};
+  std::atomic<uint64_t> gangTaken_{0};  // gang regions: a bit per chunk claimed
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
   // The current region: written before its ticket is published (release), stable until all of
@@ -166,6 +204,23 @@ int chunksFor(int64_t n, double work) {
   if (t <= 1 || n <= 1) return 1;
   auto byWork = static_cast<int64_t>(work / minWorkPerChunk.load(std::memory_order_relaxed));
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({int64_t{kChunksPerThread} * t, n, byWork})));
+}
+
+bool parallelGang(int chunks, ChunkFn fn, void* ctx) {
+  if (chunks <= 1) {
+    fn(ctx, 0, 0, 1);
+    return true;
+  }
+  if (Pool::inWorker() || chunks > threadCount() || chunks > 64) return false;
+  std::unique_lock<std::mutex> lock(poolMu, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  const int t = threadCount();
+  if (!pool || pool->threads() != t) {
+    pool.reset();
+    pool = std::make_unique<Pool>(t);
+  }
+  pool->runGang(chunks, fn, ctx);
+  return true;
 }
 
 void parallelChunks(int64_t n, int chunks, ChunkFn fn, void* ctx) {

@@ -29,6 +29,12 @@ int chunksFor(int64_t n, double work);
 using ChunkFn = void (*)(void* ctx, int chunk, int64_t lo, int64_t hi);
 void parallelChunks(int64_t n, int chunks, ChunkFn fn, void* ctx);
 
+/// Runs fn(ctx, c, c, c + 1) for c < chunks, each chunk on its own thread, all at once (chunk 0
+/// on the calling thread), so that chunks may wait for each other (a barrier). False, having
+/// run nothing, when that is impossible: more chunks than threads, a nested call, or another
+/// thread holding the pool.
+bool parallelGang(int chunks, ChunkFn fn, void* ctx);
+
 /// parallelChunks with a lambda: f(chunk, lo, hi), using chunksFor(n, work) chunks.
 template <class F>
 void parallelFor(int64_t n, double work, F&& f) {

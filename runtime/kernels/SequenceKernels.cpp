@@ -13,6 +13,7 @@
 #include "runtime/kernels/Gemm.h"
 #include "runtime/kernels/Kernels.h"
 #include "runtime/kernels/Parallel.h"
+#include "runtime/kernels/Shards.h"
 
 // See Kernels.cpp: a false positive inside GCC's AVX-512 headers when Eigen products inline.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -96,43 +97,53 @@ void recc_rt_layer_norm_f32(float* out, const float* x, const float* gamma, cons
   });
 }
 
-void recc_rt_batch_norm_f32(float* out, const float* x, const float* gamma, const float* beta,
-                            float* running_mean, float* running_var, int64_t rows, int64_t dim,
-                            float eps, float momentum) {
-  // Chunks own column ranges: per-column statistics (in double, over all rows) need no
-  // combining across chunks, and the result does not depend on the thread count.
-  recc::parallelFor(dim, 6.0 * static_cast<double>(rows * dim), [&](int, int64_t lo, int64_t hi) {
+void recc_rt_batch_norm_f32(const ReccShard* shard, float* out, const float* x, const float* gamma,
+                            const float* beta, float* running_mean, float* running_var, int64_t rows,
+                            int64_t dim, float eps, float momentum) {
+  // Columns [lo, hi): per-column statistics in double; in a shard, summed over the shards (the
+  // whole batch's rows and sums), the shard's own rows normalised.
+  auto columns = [&](int64_t lo, int64_t hi) {
     const int64_t w = hi - lo;
-    thread_local std::vector<double> mean, var;
+    thread_local std::vector<double> local, total;
     thread_local std::vector<float> meanF, scale;
-    mean.assign(static_cast<size_t>(w), 0.0);
-    var.assign(static_cast<size_t>(w), 0.0);
+    local.assign(static_cast<size_t>(w + 1), 0.0);  // column sums, then the row count
+    total.resize(static_cast<size_t>(w + 1));
     meanF.resize(static_cast<size_t>(w));
     scale.resize(static_cast<size_t>(w));
-    double* __restrict__ mu = mean.data();
-    double* __restrict__ va = var.data();
+    double* __restrict__ acc = local.data();
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x + r * dim + lo;
-      for (int64_t d = 0; d < w; ++d) mu[d] += xr[d];
+      for (int64_t d = 0; d < w; ++d) acc[d] += xr[d];
     }
-    for (int64_t d = 0; d < w; ++d) mu[d] /= static_cast<double>(rows);
+    acc[w] = static_cast<double>(rows);
+    recc::shardSum(shard, total.data(), acc, w + 1);
+    const double n = total[static_cast<size_t>(w)];
+    thread_local std::vector<double> mu;
+    mu.assign(total.begin(), total.begin() + w);
+    for (double& m : mu) m /= n;
+    std::fill(local.begin(), local.end(), 0.0);
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x + r * dim + lo;
       for (int64_t d = 0; d < w; ++d) {
-        double c = xr[d] - mu[d];
-        va[d] += c * c;
+        double c = xr[d] - mu[static_cast<size_t>(d)];
+        acc[d] += c * c;
       }
     }
+    recc::shardSum(shard, total.data(), acc, w);
+    const bool updates = !recc::sharded(shard) || shard->index == 0;  // the running stats once
     for (int64_t d = 0; d < w; ++d) {
       const int64_t col = lo + d;
-      double unbiased = rows > 1 ? va[d] / static_cast<double>(rows - 1) : va[d];
-      double biased = va[d] / static_cast<double>(rows);
+      const double va = total[static_cast<size_t>(d)];
+      double unbiased = n > 1 ? va / (n - 1) : va;
+      double biased = va / n;
       double rstd = 1 / std::sqrt(biased + static_cast<double>(eps));
       // In place, like Gather's max_norm: the params hold the updated statistics after the call.
       const double mo = momentum;
-      running_mean[col] = static_cast<float>((1 - mo) * running_mean[col] + mo * mu[d]);
-      running_var[col] = static_cast<float>((1 - mo) * running_var[col] + mo * unbiased);
-      meanF[static_cast<size_t>(d)] = static_cast<float>(mu[d]);
+      if (updates) {
+        running_mean[col] = static_cast<float>((1 - mo) * running_mean[col] + mo * mu[static_cast<size_t>(d)]);
+        running_var[col] = static_cast<float>((1 - mo) * running_var[col] + mo * unbiased);
+      }
+      meanF[static_cast<size_t>(d)] = static_cast<float>(mu[static_cast<size_t>(d)]);
       scale[static_cast<size_t>(d)] = static_cast<float>(rstd * gamma[col]);
     }
     const float* __restrict__ mf = meanF.data();
@@ -143,7 +154,11 @@ void recc_rt_batch_norm_f32(float* out, const float* x, const float* gamma, cons
       float* __restrict__ yr = out + r * dim + lo;
       for (int64_t d = 0; d < w; ++d) yr[d] = (xr[d] - mf[d]) * sc[d] + bt[d];
     }
-  });
+  };
+  // Whole: chunks own column ranges (no combining across chunks; the result does not depend on
+  // the thread count). A shard is one thread already, and all shards must sum the same columns.
+  if (recc::sharded(shard)) columns(0, dim);
+  else recc::parallelFor(dim, 6.0 * static_cast<double>(rows * dim), [&](int, int64_t lo, int64_t hi) { columns(lo, hi); });
 }
 
 void recc_rt_cross_entropy_f32(float* out, const float* logits, const int32_t* target, int64_t rows,

@@ -194,6 +194,11 @@ std::vector<OpCase> cases() {
     };
     return {mm(x3, t.param({3, 4}), 0, 0), mm(x3, t.param({5, 3}), 0, 1), mm(x3, y3, 1, 0)};
   }});
+  // Outside shards (no shard in RunArgs) the identity; in shards, tests/codegen/shard_test.cpp.
+  c.push_back({"shard_sum", [](TestGraph& t) -> std::vector<ValueId> {
+    ValueId s = t.op(OpKind::Sum, {t.dense(3)}, Attrs().set("axis", int64_t{0}).set("keepdims", int64_t{0}));
+    return {t.op(OpKind::ShardSum, {s})};
+  }});
   c.push_back({"layer_norm", [](TestGraph& t) -> std::vector<ValueId> {
     ValueId x3 = t.op(OpKind::Reshape, {t.dense(12)}, shape({kB, 3, 4}));
     return {t.op(OpKind::LayerNorm, {x3, t.param({4}), t.param({4})}, Attrs().set("eps", 1e-5)),

@@ -59,7 +59,8 @@ TEST_P(ShardedZoo, TrainingStepsInShardsMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Models, ShardedZoo,
                          ::testing::Values("als_mlp", "als_concat", "embedding_mlp", "fnn", "wide_deep", "deepfm",
                                            "cnn", "afm", "nfm", "pnn", "dcn", "rnn", "rnn_als", "base_sequential",
-                                           "bst", "transformer_encoder"));
+                                           "bst", "transformer_encoder", "din", "din_plus", "rnn_history",
+                                           "transformer4rec"));
 
 // Adam divides by sqrt(v): a gradient of ~1e-8 (all rounding, which differs with the order of
 // the sums) moves a weight by up to lr, so weights are compared to 1% of one step.
@@ -71,37 +72,25 @@ TEST(Sharding, AdamWTrainingStepsOfFieldModelsMatchReference) {
   }
 }
 
-// A loss averaged over the valid positions of the whole batch (masked_loss) scales every
-// row's gradient by the whole batch's count: those steps run unsharded; inference shards.
-TEST(Sharding, LossesNormalisedByTheWholeBatchRunWhole) {
-  for (const char* model : {"rnn_history", "transformer4rec"}) {
-    Graph g = loadModel(model);
-    Graph step = buildTrainStep(g);
+// Statistics over the whole batch that rows read back are summed across the shards in the
+// pass: Dice's batch norm (its kernel sums its statistics, its gradient's means use
+// shard_sum), and losses averaged over the valid positions of the whole batch (masked_loss).
+TEST(Sharding, StatisticsOverTheBatchAreSummedAcrossShards) {
+  for (const char* model : {"din", "din_plus", "rnn_history", "transformer4rec"}) {
+    Graph step = buildTrainStep(loadModel(model));
     std::string why;
-    EXPECT_FALSE(planShards(step, {step.loss}, &why)) << model;
-    EXPECT_NE(why.find("reads a value computed from the whole batch"), std::string::npos) << why;
-    Graph inf = buildInference(g);
-    EXPECT_TRUE(planShards(inf, outputsAndLosses(inf), &why)) << model << ": " << why;
-    EXPECT_TRUE(matchesReference(inf, kVocab, outputsAndLosses(inf), kBatch, 44, 8, 1, {}, 1e-6, 2)) << model;
-  }
-}
-
-// Dice normalises with batch statistics: its training step has no split, but its inference
-// (running statistics) does.
-TEST(Sharding, BatchNormTrainingStepsRunWhole) {
-  for (const char* model : {"din", "din_plus"}) {
-    Graph g = loadModel(model);
-    Graph step = buildTrainStep(g);
-    std::string why;
-    EXPECT_FALSE(planShards(step, {step.loss}, &why)) << model;
-    EXPECT_NE(why.find("batch_norm [B,"), std::string::npos) << why;
-    EXPECT_NE(why.find("normalises with statistics over the batch"), std::string::npos) << why;
-    Graph inf = buildInference(g);
-    EXPECT_TRUE(planShards(inf, outputsAndLosses(inf), &why)) << model << ": " << why;
-    EXPECT_TRUE(matchesReference(inf, kVocab, outputsAndLosses(inf), kBatch, 44, 8, 1, {}, 1e-6, 2)) << model;
-    // Refused plans still compile and train, unsharded.
-    EXPECT_TRUE(matchesReference(step, kVocab, {step.loss}, kBatch, 43, 8, 1, {0, 0.05f, 0.9f, 0.999f, 1e-8f, 0.01f, 1},
-                                 1e-6, 2));
+    auto plan = planShards(step, {step.loss}, &why);
+    ASSERT_TRUE(plan) << model << ": " << why;
+    EXPECT_TRUE(plan->barriers) << model;
+    bool shardSum = false;
+    for (const Node& n : plan->rows.nodes) shardSum |= n.op == OpKind::ShardSum;
+    EXPECT_TRUE(shardSum) << model;
+    // 2 shards run on the pool's two threads; 3 on threads of their own (more than the pool).
+    ReccOptimizer sgd{0, 0.05f, 0.9f, 0.999f, 1e-8f, 0.01f, 1};
+    EXPECT_TRUE(matchesReference(step, kVocab, {step.loss}, kBatch, 43, 8, 2, sgd, 1e-6, 2)) << model;
+    EXPECT_TRUE(matchesReference(step, kVocab, {step.loss}, kBatch, 44, 8, 1, sgd, 1e-6, 3)) << model;
+    Graph inf = buildInference(loadModel(model));
+    EXPECT_TRUE(matchesReference(inf, kVocab, outputsAndLosses(inf), kBatch, 45, 8, 1, {}, 1e-6, 2)) << model;
   }
 }
 
@@ -120,16 +109,33 @@ TEST(Sharding, ReductionsThatAreNotSumsOverTheBatchAreRefused) {
   EXPECT_EQ(why, "softmax [B,4] normalises along the batch axis");
 }
 
-// A value computed from the whole batch (a mean over it) that flows back into the rows needs
-// every shard's rows first.
-TEST(Sharding, WholeBatchValuesFeedingRowsAreRefused) {
+// A mean over the batch that rows read back: summed across the shards in the pass, then
+// every shard centres its rows with the whole batch's mean.
+TEST(Sharding, WholeBatchValuesFeedingRowsAreSummedInThePass) {
   TestGraph t;
   ValueId x = t.dense(4);
   ValueId mean = t.op(OpKind::Mean, {x}, Attrs().set("axis", int64_t{0}).set("keepdims", int64_t{1}));
   ValueId centred = t.op(OpKind::Sub, {x, mean});
   std::string why;
-  EXPECT_FALSE(planShards(t.g, {centred}, &why));
-  EXPECT_EQ(why, "sub [B,4] reads a value computed from the whole batch");
+  auto plan = planShards(t.g, {centred}, &why);
+  ASSERT_TRUE(plan) << why;
+  EXPECT_TRUE(plan->barriers);
+  for (int shards : {2, 3})
+    EXPECT_TRUE(matchesReference(t.g, t.vocab, {centred}, kBatch, 5, 8, 1, {}, 1e-6, shards)) << shards;
+}
+
+// An embedding gradient is summed once over the whole batch, after the shards: rows cannot
+// read it.
+TEST(Sharding, RowsReadingAnEmbeddingGradientAreRefused) {
+  TestGraph t;
+  ValueId ids = t.ids("user", 10, 0);
+  ValueId table = t.param({10, 4});
+  ValueId rows = t.op(OpKind::Gather, {table, ids});
+  ValueId grad = t.op(OpKind::ScatterAdd, {ids, rows}, Attrs().set("shape", Shape{10, 4}));
+  ValueId back = t.op(OpKind::Gather, {grad, ids});
+  std::string why;
+  EXPECT_FALSE(planShards(t.g, {back}, &why));
+  EXPECT_EQ(why, "gather [B,4] reads the result of an update or embedding gradient");
 }
 
 // Means over the batch divide by the whole batch's size in every shard; sums over it add up.

@@ -46,7 +46,7 @@ TEST(Cli, CompileReusesCachedObjectCode) {
   std::string dir = tmpPath("cache");
   std::filesystem::remove_all(dir);
   ::setenv("XDG_CACHE_HOME", dir.c_str(), 1);
-  const std::string cmd = "compile " + src("zoo/din.rec");
+  const std::string cmd = "compile " + src("zoo/din.rec") + " --threads 2";
   const std::string cached = "(object code from the cache)";
   RunResult first = runRecc(cmd);
   ASSERT_EQ(first.code, 0) << first.out;
@@ -62,7 +62,9 @@ TEST(Cli, CompileReusesCachedObjectCode) {
     f.put('\x5a');
     ++entries;
   }
-  EXPECT_EQ(entries, 2) << "one entry for the training step, one for inference";
+  // 2 threads, 2 shards: the training step's per-shard and whole-batch parts, and inference's
+  // per-shard part (it has no whole-batch part).
+  EXPECT_EQ(entries, 3) << "two entries for the training step, one for inference";
   RunResult damaged = runRecc(cmd);
   ASSERT_EQ(damaged.code, 0) << damaged.out;
   EXPECT_EQ(damaged.out.find(cached), std::string::npos) << damaged.out;

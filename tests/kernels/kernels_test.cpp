@@ -188,7 +188,7 @@ TEST(Threads, EveryKernelIsDeterministicAndMatchesOneThread) {
     expectThreadInvariant("batch_norm", [] {
       auto x = randomVec(13 * 7, 37), g = randomVec(7, 38), bt = randomVec(7, 39);
       std::vector<float> rm(7, 0.f), rv(7, 1.f), y(x.size());
-      recc_rt_batch_norm_f32(y.data(), x.data(), g.data(), bt.data(), rm.data(), rv.data(), 13, 7, 1e-5f, 0.1f);
+      recc_rt_batch_norm_f32(nullptr, y.data(), x.data(), g.data(), bt.data(), rm.data(), rv.data(), 13, 7, 1e-5f, 0.1f);
       y.insert(y.end(), rm.begin(), rm.end());
       y.insert(y.end(), rv.begin(), rv.end());
       return y;
@@ -229,7 +229,7 @@ TEST(Kernels, SymbolTableListsEveryKernel) {
   }
   for (const char* want : {"recc_rt_matmul_f32", "recc_rt_gather_f32", "recc_rt_scatter_add_f32",
                            "recc_rt_update_f32", "recc_rt_batch_matmul_f32", "recc_rt_softmax_f32",
-                           "recc_rt_layer_norm_f32", "recc_rt_batch_norm_f32", "recc_rt_cross_entropy_f32",
+                           "recc_rt_layer_norm_f32", "recc_rt_batch_norm_f32", "recc_rt_shard_sum_f32", "recc_rt_cross_entropy_f32",
                            "recc_rt_positional_encoding_f32", "recc_rt_conv1d_f32", "recc_rt_unfold1d_f32",
                            "recc_rt_fold1d_f32", "recc_rt_sparse_update_f32", "recc_rt_parallel_for"})
     EXPECT_TRUE(names.count(want)) << want;
@@ -321,7 +321,7 @@ TEST(Kernels, FoldIsTheAdjointOfUnfold) {
 
 TEST(Kernels, BatchNormUpdatesRunningStatisticsInPlace) {
   std::vector<float> x = {1, 2, 3, 6}, gamma = {1, 1}, beta = {0, 0}, rm = {0, 0}, rv = {1, 1}, out(4);
-  recc_rt_batch_norm_f32(out.data(), x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 2, 2, 1e-5f, 0.1f);
+  recc_rt_batch_norm_f32(nullptr, out.data(), x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 2, 2, 1e-5f, 0.1f);
   EXPECT_NEAR(rm[0], 0.2f, 1e-6);
   EXPECT_NEAR(rm[1], 0.4f, 1e-6);
   EXPECT_NEAR(rv[0], 1.1f, 1e-6);  // unbiased batch variance 2

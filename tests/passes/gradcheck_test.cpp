@@ -197,6 +197,9 @@ const std::vector<Case>& cases() {
       {"matmul_rank3_contract", [](GradCheck& c) {
          return c.b.add(O::MatMul, {c.batched({2, 3}), c.batched({2, 4})}, mm(1, 0));
        }},
+      {"shard_sum", [](GradCheck& c) {  // one shard: the identity
+         return un(c, O::ShardSum, c.batched({3}));
+       }},
       {"layer_norm", [](GradCheck& c) {
          return c.b.add(O::LayerNorm, {c.batched({2, 4}), c.param({4}), c.param({4})}, Attrs().set("eps", 1e-5));
        }},
