@@ -11,11 +11,13 @@
 #include <string>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "runtime/kernels/Kernels.h"
 #include "runtime/kernels/Memory.h"
 #include "runtime/kernels/Parallel.h"
+#include "runtime/kernels/Shards.h"
 #include "tests/kernels/RandomVec.h"
 
 namespace {
@@ -328,6 +330,81 @@ TEST(Kernels, BatchNormUpdatesRunningStatisticsInPlace) {
   EXPECT_NEAR(rv[1], 1.7f, 1e-6);  // unbiased batch variance 8
   EXPECT_NEAR(out[0], -1.f, 1e-5);
   EXPECT_NEAR(out[3], 1.f, 1e-5);
+}
+
+// Shards of one batch on threads of their own (as ShardedGraph runs them when the pool cannot).
+template <class F>
+void onShards(int shards, F&& f) {
+  ReccShardGroup group(shards);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < shards; ++c) threads.emplace_back([&, c] {
+    const ReccShard self{&group, c};
+    f(&self, c);
+  });
+  for (std::thread& t : threads) t.join();
+}
+
+TEST(Shards, ShardSumAddsEveryShardsOperandInShardOrder) {
+  std::vector<float> in = {1, 2, 3}, out(3, -1);
+  recc_rt_shard_sum_f32(nullptr, out.data(), in.data(), 3);  // the whole batch: a copy
+  EXPECT_EQ(out, in);
+  const int shards = 3;
+  std::vector<std::vector<float>> ins(shards), outs(shards, std::vector<float>(4));
+  for (int c = 0; c < shards; ++c) ins[static_cast<size_t>(c)] = randomVec(4, static_cast<unsigned>(40 + c));
+  for (int round = 0; round < 50; ++round)  // the barrier is reusable
+    onShards(shards, [&](const ReccShard* s, int c) {
+      recc_rt_shard_sum_f32(s, outs[static_cast<size_t>(c)].data(), ins[static_cast<size_t>(c)].data(), 4);
+    });
+  for (size_t i = 0; i < 4; ++i) {
+    const float want = (ins[0][i] + ins[1][i]) + ins[2][i];
+    for (int c = 0; c < shards; ++c) EXPECT_EQ(outs[static_cast<size_t>(c)][i], want) << c;
+  }
+}
+
+TEST(Shards, BatchNormInShardsUsesTheWholeBatchStatistics) {
+  const int64_t rows = 11, dim = 5;
+  const auto x = randomVec(static_cast<size_t>(rows * dim), 50), gamma = randomVec(dim, 51), beta = randomVec(dim, 52);
+  std::vector<float> rm(dim, 0.f), rv(dim, 1.f), out(static_cast<size_t>(rows * dim));
+  recc_rt_batch_norm_f32(nullptr, out.data(), x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), rows, dim,
+                         1e-5f, 0.1f);
+  std::vector<float> rm3(dim, 0.f), rv3(dim, 1.f), out3(static_cast<size_t>(rows * dim));
+  const int64_t begin[] = {0, 4, 8, 11};  // 4 + 4 + 3 rows
+  onShards(3, [&](const ReccShard* s, int c) {
+    const int64_t lo = begin[c], n = begin[c + 1] - lo;
+    recc_rt_batch_norm_f32(s, out3.data() + lo * dim, x.data() + lo * dim, gamma.data(), beta.data(), rm3.data(),
+                           rv3.data(), n, dim, 1e-5f, 0.1f);
+  });
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out3[i], out[i], 1e-6) << i;
+  for (size_t d = 0; d < static_cast<size_t>(dim); ++d) {  // updated once, by shard 0
+    EXPECT_NEAR(rm3[d], rm[d], 1e-7) << d;
+    EXPECT_NEAR(rv3[d], rv[d], 1e-6) << d;
+  }
+}
+
+// Gang chunks run at once, one per thread (they may wait for each other: a barrier would never
+// be passed if one thread ran both), and the call refuses what it cannot run that way.
+TEST(Threads, GangChunksRunAtOnceOnThreadsOfTheirOwn) {
+  recc_set_threads(2);
+  struct Ctx {
+    ReccShardGroup group{2};
+    std::thread::id ran[2];
+  } ctx;
+  auto fn = [](void* p, int c, int64_t, int64_t) {
+    auto* x = static_cast<Ctx*>(p);
+    recc::shardBarrier(x->group);
+    x->ran[c] = std::this_thread::get_id();
+  };
+  for (int round = 0; round < 100; ++round) ASSERT_TRUE(recc::parallelGang(2, fn, &ctx));
+  EXPECT_EQ(ctx.ran[0], std::this_thread::get_id());
+  EXPECT_NE(ctx.ran[1], ctx.ran[0]);
+  EXPECT_FALSE(recc::parallelGang(3, fn, &ctx)) << "more chunks than threads";
+  bool nested = true;
+  recc::parallelChunks(2, 2, [](void* p, int, int64_t, int64_t) {
+    Ctx inner;
+    *static_cast<bool*>(p) &= !recc::parallelGang(2, [](void*, int, int64_t, int64_t) {}, &inner);
+  }, &nested);
+  EXPECT_TRUE(nested) << "a gang from inside a parallel region is refused";
+  recc_set_threads(0);
 }
 
 TEST(Kernels, CrossEntropySkipsIgnoredAndOutOfRangeTargets) {

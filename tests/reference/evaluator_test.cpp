@@ -290,6 +290,11 @@ TEST(Evaluator, TransposeOneHotAndBatchMatMul) {
   expectValues(f.run(f.op(OpKind::MatMul, {a, c}, Attrs().set("ta", int64_t(1)))), {2, 2}, {1, 3, 2, 4});
 }
 
+TEST(Evaluator, ShardSumOfTheWholeBatchIsItsOperand) {
+  Fx f;
+  expectValues(f.run(f.op(OpKind::ShardSum, {f.param({3}, {1, -2, 5})})), {3}, {1, -2, 5});
+}
+
 TEST(Evaluator, LayerNormAndBatchNorm) {
   Fx f;
   f.batch = 2;
