@@ -81,6 +81,16 @@ Node leaf(OpKind op, int64_t index, DType dtype, Shape shape) {
   return n;
 }
 
+// g's inputs and params (the parts' own follow them), none of its nodes.
+Graph withoutNodes(const Graph& g) {
+  Graph part;
+  part.model = g.model;
+  part.sourceHash = g.sourceHash;
+  part.inputs = g.inputs;
+  part.params = g.params;
+  return part;
+}
+
 ValueId append(Graph& g, Node n) {
   g.nodes.push_back(std::move(n));
   return static_cast<ValueId>(g.nodes.size() - 1);
@@ -165,11 +175,7 @@ std::optional<ShardPlan> planShards(const Graph& g, const std::vector<ValueId>& 
   for (size_t v = 0; v < count; ++v)
     if (part[v] == Part::Rows || part[v] == Part::Cut || part[v] == Part::Replica)
       needFree(g, part, need, static_cast<ValueId>(v));
-  Graph& r = plan.rows;
-  r.model = g.model;
-  r.sourceHash = g.sourceHash;
-  r.inputs = g.inputs;
-  r.params = g.params;
+  Graph& r = plan.rows = withoutNodes(g);
   std::vector<ValueId> inRows(count, -1);
   ValueId batchParam = -1;
   auto batchSize = [&] {
@@ -233,11 +239,7 @@ std::optional<ShardPlan> planShards(const Graph& g, const std::vector<ValueId>& 
     if (part[v] == Part::Whole) needFree(g, part, need, static_cast<ValueId>(v));
   for (ValueId f : fetches)
     if (part[static_cast<size_t>(f)] == Part::Free) needFree(g, part, need, f);
-  Graph& w = plan.whole;
-  w.model = g.model;
-  w.sourceHash = g.sourceHash;
-  w.inputs = g.inputs;
-  w.params = g.params;
+  Graph& w = plan.whole = withoutNodes(g);
   std::vector<ValueId> inWhole(count, -1);
   for (size_t v = 0; v < count; ++v) {
     const Node& n = g.nodes[v];
