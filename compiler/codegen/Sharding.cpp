@@ -250,10 +250,25 @@ std::optional<ShardPlan> planShards(const Graph& g, const std::vector<ValueId>& 
       inWhole[v] = append(w, leaf(OpKind::Param, static_cast<int64_t>(w.params.size()), DType::F32, n.shape));
       w.params.push_back(d);
     } else if (exported[v]) {
+      // An input [B] or [B, row elements] (what an input declaration can say), reshaped back.
       InputDecl d;
       d.name = "shard.rows" + std::to_string(w.inputs.size() - g.inputs.size());
-      inWhole[v] = append(w, leaf(OpKind::Input, static_cast<int64_t>(w.inputs.size()), n.dtype, n.shape));
+      const bool ids = n.dtype == DType::I32;
+      d.kind = n.shape.size() == 1 ? (ids ? InputKind::Id : InputKind::Dense) : (ids ? InputKind::Ids : InputKind::Dense);
+      d.length = n.shape.size() == 1 ? 0 : numElements(n.shape, 1);
+      Shape flat = {kB};
+      if (d.length > 0) flat.push_back(d.length);
+      inWhole[v] = append(w, leaf(OpKind::Input, static_cast<int64_t>(w.inputs.size()), n.dtype, flat));
       w.inputs.push_back(d);
+      if (flat != n.shape) {
+        Node reshape;
+        reshape.op = OpKind::Reshape;
+        reshape.inputs = {inWhole[v]};
+        reshape.attrs.set("shape", n.shape);
+        reshape.dtype = n.dtype;
+        reshape.shape = n.shape;
+        inWhole[v] = append(w, reshape);
+      }
     } else if (n.op == OpKind::Input || need[v]) {
       Node copy = n;
       for (ValueId& in : copy.inputs) in = inWhole[static_cast<size_t>(in)];

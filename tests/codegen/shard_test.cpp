@@ -3,6 +3,7 @@
 // evaluator on the whole batch (dropout masks included: shards draw the whole batch's mask).
 #include "compiler/codegen/Sharding.h"
 #include "compiler/frontend/Frontend.h"
+#include "compiler/ir/Verifier.h"
 #include "compiler/passes/Autodiff.h"
 #include "tests/codegen/JitHarness.h"
 
@@ -50,7 +51,11 @@ TEST_P(ShardedZoo, GradientsInShardsMatchReference) {
 TEST_P(ShardedZoo, TrainingStepsInShardsMatchReference) {
   Graph step = buildTrainStep(loadModel(GetParam()));
   std::string why;
-  ASSERT_TRUE(planShards(step, {step.loss}, &why)) << why;
+  auto plan = planShards(step, {step.loss}, &why);
+  ASSERT_TRUE(plan) << why;
+  // Both parts are well-formed graphs (SSA order, arity, shapes re-derived by the shape rules).
+  EXPECT_NO_THROW(verify(plan->rows));
+  EXPECT_NO_THROW(verify(plan->whole));
   ReccOptimizer sgd{0, 0.05f, 0.9f, 0.999f, 1e-8f, 0.01f, 1};
   EXPECT_TRUE(matchesReference(step, kVocab, {step.loss}, kBatch, 41, 8, 3, sgd, 1e-6, 2));
   EXPECT_TRUE(matchesReference(step, kVocab, {step.loss}, kBatch, 42, 8, 2, sgd, 1e-6, 3));
