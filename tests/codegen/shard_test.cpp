@@ -143,6 +143,26 @@ TEST(Sharding, RowsReadingAnEmbeddingGradientAreRefused) {
   EXPECT_EQ(why, "gather [B,4] reads the result of an update or embedding gradient");
 }
 
+// Row-sparse updates (bench/sparse.rec, `embedding(..., sparse = true)`) read the ids and
+// the gradient rows of the whole batch: the shards export their rows to one buffer.
+TEST(Sharding, SparseUpdatesReadEveryShardsRows) {
+  Graph g = buildModel(std::string(RECC_SOURCE_DIR) + "/bench/sparse.rec");
+  const std::map<std::string, int64_t> vocab = {{"item", 40}, {"cat", 7}};
+  bindVocabularies(g, vocab);
+  Graph step = buildTrainStep(g);
+  bool sparse = false;
+  for (const Node& n : step.nodes) sparse |= n.op == OpKind::SparseUpdate;
+  ASSERT_TRUE(sparse);
+  std::string why;
+  auto plan = planShards(step, {step.loss}, &why);
+  ASSERT_TRUE(plan) << why;
+  EXPECT_GT(plan->exports, 0u);
+  EXPECT_NO_THROW(verify(plan->whole));
+  ReccOptimizer adamw{2, 0.01f, 0.9f, 0.999f, 1e-8f, 0.0f, 1};
+  EXPECT_TRUE(matchesReference(step, vocab, {step.loss}, kBatch, 46, 8, 3, adamw, 1e-2 * 0.01, 2));
+  EXPECT_TRUE(matchesReference(step, vocab, {step.loss}, kBatch, 47, 8, 2, adamw, 1e-2 * 0.01, 3));
+}
+
 // Means over the batch divide by the whole batch's size in every shard; sums over it add up.
 TEST(Sharding, MeansAndSumsOverTheBatchMatchReference) {
   TestGraph t;
