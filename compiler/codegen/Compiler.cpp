@@ -313,7 +313,8 @@ class ShardedGraph final : public CompiledGraph {
     const Graph& r = plan_.rows;
     inputRowBytes_.assign(r.inputs.size(), 0);
     for (const Node& n : r.nodes)
-      if (n.op == OpKind::Input) inputRowBytes_[static_cast<size_t>(n.attrs.i("index"))] = rowBytes(n.shape);
+      if (n.op == OpKind::Input)  // f32 and i32: 4 bytes an element
+        inputRowBytes_[static_cast<size_t>(n.attrs.i("index"))] = numElements(n.shape, 1) * 4;
     partials_.resize(static_cast<size_t>(shards_));
     for (auto& shard : partials_)
       for (size_t j = 0; j < plan_.cuts; ++j)
@@ -349,7 +350,7 @@ class ShardedGraph final : public CompiledGraph {
       for (std::vector<float>& p : partials_[static_cast<size_t>(c)]) s.fetches.push_back(p.data());
       for (size_t k = plan_.cuts; k < plan_.rowFetches.size(); ++k) {
         float* base = k < plan_.cuts + plan_.exports ? exports_[k - plan_.cuts].data() : rowFetchBuffer(a, k);
-        s.fetches.push_back(base + lo * rowBytes(plan_.rows.at(plan_.rowFetches[k]).shape) / 4);
+        s.fetches.push_back(base + lo * numElements(plan_.rows.at(plan_.rowFetches[k]).shape, 1));
       }
       rows_->runOn(s, c);
     };
@@ -417,7 +418,6 @@ class ShardedGraph final : public CompiledGraph {
   int shardsFor(int64_t batch) const {
     return static_cast<int>(std::clamp<int64_t>(batch / minShardRows_, 1, shards_));
   }
-  static int64_t rowBytes(const Shape& s) { return numElements(s, 1) * 4; }
   // The caller's buffer for row fetch k of the rows graph.
   float* rowFetchBuffer(const RunArgs& a, size_t k) const {
     for (size_t f = 0; f < plan_.fetchFrom.size(); ++f)

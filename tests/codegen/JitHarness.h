@@ -10,9 +10,17 @@
 #include <vector>
 
 #include "compiler/codegen/Compiler.h"
+#include "compiler/frontend/Frontend.h"
 #include "runtime/reference/Evaluator.h"
 
 namespace recc::test {
+
+/// zoo/<name>.rec with its vocabularies bound to `vocab`'s (small) sizes.
+inline Graph loadZooModel(const std::string& name, const std::map<std::string, int64_t>& vocab) {
+  Graph g = buildModel(std::string(RECC_SOURCE_DIR) + "/zoo/" + name + ".rec");
+  bindVocabularies(g, vocab);
+  return g;
+}
 
 /// A graph under construction with declared inputs and params.
 struct TestGraph {

@@ -8,11 +8,7 @@ namespace {
 
 const std::map<std::string, int64_t> kVocab = {{"user", 50}, {"movie", 80}, {"year", 20}, {"genre", 22}};
 
-Graph loadModel(const std::string& name) {
-  Graph g = buildModel(std::string(RECC_SOURCE_DIR) + "/zoo/" + name + ".rec");
-  bindVocabularies(g, kVocab);
-  return g;
-}
+Graph loadModel(const std::string& name) { return loadZooModel(name, kVocab); }
 
 class ZooJit : public ::testing::TestWithParam<std::string> {};
 

@@ -13,11 +13,7 @@ namespace {
 
 const std::map<std::string, int64_t> kSeqVocab = {{"user", 30}, {"movie", 60}, {"year", 20}, {"genre", 22}};
 
-Graph loadSeqModel(const std::string& name) {
-  Graph g = buildModel(std::string(RECC_SOURCE_DIR) + "/zoo/" + name + ".rec");
-  bindVocabularies(g, kSeqVocab);
-  return g;
-}
+Graph loadSeqModel(const std::string& name) { return recc::test::loadZooModel(name, kSeqVocab); }
 
 class ZooSeqJit : public ::testing::TestWithParam<std::string> {};
 

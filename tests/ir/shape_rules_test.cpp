@@ -169,6 +169,8 @@ TEST(ShapeRules, NormalisationLossAndConvolution) {
   EXPECT_EQ(f.error(OpKind::BatchNorm, {f.param({kB}), g4, g4, g4, g4}),
             "batch_norm: expects x of shape [B,D] or [B,T,D], got [B]");
   EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::ShardSum, {g4})).shape), "[4]");
+  EXPECT_EQ(f.error(OpKind::ShardSum, {f.ids(3)}),
+            "shard_sum: operand 1 is an integer id tensor [B,3]; ids can only be embedded, not used in arithmetic");
   ValueId logits = f.param({kB, 3, 100});
   ValueId ce = f.b.add(OpKind::CrossEntropy, {logits, f.ids(3)}, Attrs().set("ignore_index", int64_t(0)));
   EXPECT_EQ(shapeStr(f.g.at(ce).shape), "[B,3]");
