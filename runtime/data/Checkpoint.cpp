@@ -140,8 +140,8 @@ std::string payload(const Checkpoint& c) {
   w.u64(c.vocabs.size());
   for (const auto& [name, voc] : c.vocabs) {
     w.str(name);
-    w.u64(voc.tokens.size());
-    for (const auto& t : voc.tokens) w.str(t);
+    w.u64(static_cast<uint64_t>(voc.size()));
+    for (int64_t t = 0; t < voc.size(); ++t) w.str(std::string(voc.token(t)));
   }
   return std::move(w.buf);
 }
@@ -176,10 +176,11 @@ Checkpoint parsePayload(const std::string& path, const char* p, size_t n) {
     std::string name = r.str();
     Vocab voc;
     size_t nt = r.count(8);
-    if (nt < 2) r.bad("vocabulary '" + name + "' lacks <pad>/<oov>");
-    voc.tokens.clear();
-    for (size_t t = 0; t < nt; ++t) voc.tokens.push_back(r.str());
-    if (!voc.reindex()) r.bad("vocabulary '" + name + "' lists a token twice");
+    if (nt < 2 || r.str() != voc.token(0) || r.str() != voc.token(1))
+      r.bad("vocabulary '" + name + "' lacks <pad>/<oov>");
+    voc.reserve(nt - 2);
+    for (size_t t = 2; t < nt; ++t)
+      if (voc.add(r.str()) != static_cast<int32_t>(t)) r.bad("vocabulary '" + name + "' lists a token twice");
     c.vocabs[name] = std::move(voc);
   }
   if (!r.atEnd()) r.bad("extra bytes after the last field");

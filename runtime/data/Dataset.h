@@ -79,31 +79,47 @@ class CsvTable {
 };
 CsvTable readCsv(const std::string& path);
 
-/// A vocabulary: token strings and an open-addressing index over them (lookups take a
-/// string_view, so encoding a cell does not allocate).
+/// A vocabulary: token ids 0 ("<pad>") and 1 ("<oov>") are reserved, data tokens count from 2.
+/// The token bytes sit back to back in one buffer and an open-addressing index maps them to
+/// ids: lookups take a string_view, so encoding a cell does not allocate, and a vocabulary of
+/// ten million ids costs a few hundred bytes' worth of memory traffic per token, not a string
+/// object each.
 class Vocab {
  public:
-  std::vector<std::string> tokens;  // tokens[0] = "<pad>", tokens[1] = "<oov>"
   Vocab();
-  int32_t add(std::string_view tok);           // existing index or a new one
-  int32_t lookup(std::string_view tok) const;  // 1 if unseen
-  int64_t size() const { return static_cast<int64_t>(tokens.size()); }
-  /// Rebuilds the index from `tokens` (after assigning them directly); tokens[0..1] are the
-  /// reserved entries and are not indexed. Returns false if a token occurs twice.
-  bool reindex();
+  int32_t add(std::string_view tok);           // existing id or a new one
+  int32_t lookup(std::string_view tok) const;  // 1 if unseen; "<pad>"/"<oov>" are never tokens
+  int64_t size() const { return static_cast<int64_t>(keys_.size()); }
+  std::string_view token(int64_t id) const {
+    const auto i = static_cast<size_t>(id);
+    return std::string_view(text_).substr(offsets_[i], offsets_[i + 1] - offsets_[i]);
+  }
+  bool operator==(const Vocab& o) const { return text_ == o.text_ && offsets_ == o.offsets_; }
+  /// Makes room for `more` new tokens without rehashing the index or moving the buffers on
+  /// the way (the bytes are guessed at 8 per token).
+  void reserve(size_t more);
+  /// Asks for the cache line where `tok` is (or would be) indexed: issued a few tokens ahead,
+  /// the misses of a large vocabulary overlap instead of stalling one after another.
+  void prefetch(std::string_view tok) const;
 
  private:
   struct Slot {
-    uint64_t key = 0;  // short tokens: their bytes and length (see Encode.cpp)
     uint32_t hash = 0;
-    int32_t id = 0;  // 0 = empty (index 0 is <pad>, never in the table)
+    int32_t id = 0;  // 0 = empty (id 0 is <pad>, never in the index)
   };
   // The slot holding tok, or the empty slot where it belongs.
   size_t find(std::string_view tok, uint64_t key, uint32_t hash) const;
-  void grow();
-  std::vector<Slot> slots_;  // size is a power of two, at most half full
+  void rehash(size_t slots);
+  std::string text_;               // every token's bytes, in id order
+  std::vector<uint64_t> offsets_;  // token id's bytes: text_[offsets_[id], offsets_[id + 1])
+  std::vector<uint64_t> keys_;     // keys_[id]: the token's key (see Encode.cpp)
+  std::vector<Slot> slots_;        // size is a power of two, at most half full
 };
 using Vocabularies = std::map<std::string, Vocab>;
+
+/// The number of distinct cells in rows [from, size) of a column, within a few percent (a
+/// HyperLogLog sketch): encode() sizes a vocabulary with it when a column is mostly new ids.
+size_t distinctEstimate(CsvTable::Column cells, int64_t from);
 
 /// One encoded column per Graph::inputs entry.
 struct Column {

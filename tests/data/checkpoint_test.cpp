@@ -71,7 +71,7 @@ TEST(Checkpoint, RoundTripIsBitwise) {
   EXPECT_EQ(r.step, c.step);
   EXPECT_EQ(r.epoch, 3);
   ASSERT_EQ(r.vocabs.size(), 2u);
-  EXPECT_EQ(r.vocabs["movie"].tokens, c.vocabs["movie"].tokens);
+  EXPECT_TRUE(r.vocabs["movie"] == c.vocabs["movie"]);
   EXPECT_EQ(r.vocabs["movie"].lookup("m,2 \"quoted\""), 3);
   EXPECT_EQ(r.vocabs["movie"].lookup("nope"), 1);
   // Saving the loaded checkpoint gives the same bytes; the magic leads the file.
@@ -121,6 +121,32 @@ TEST(Checkpoint, FlippedByteIsDetected) {
     writeBytes(p, bad);
     EXPECT_CONTAINS(dataError([&] { loadCheckpoint(p); }), "is corrupt (checksum mismatch)");
   }
+}
+
+// Rewrites `from` as `to` (same length) in a saved checkpoint and signs it again, so that only
+// the payload's meaning is wrong. The checksum is FNV-1a over the payload, in the last 8 bytes.
+void rewriteSigned(const std::string& p, const std::string& from, const std::string& to) {
+  std::string bytes = readBytes(p);
+  size_t at = bytes.find(from);
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, from.size(), to);
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 20; i + 8 < bytes.size(); ++i) h = (h ^ static_cast<unsigned char>(bytes[i])) * 1099511628211ull;
+  for (int b = 0; b < 8; ++b) bytes[bytes.size() - 8 + b] = static_cast<char>(h >> (8 * b));
+  writeBytes(p, bytes);
+}
+
+TEST(Checkpoint, BadVocabularyIsRejected) {
+  std::string p = path("vocab.ckpt");
+  Checkpoint c = sample();
+  c.vocabs["genre"].add("Drame");
+  saveCheckpoint(p, c);
+  ASSERT_TRUE(loadCheckpoint(p).vocabs["genre"] == c.vocabs["genre"]);  // the rewrite below is all that differs
+  rewriteSigned(p, "Drame", "Drama");
+  EXPECT_CONTAINS(dataError([&] { loadCheckpoint(p); }), "vocabulary 'genre' lists a token twice");
+  saveCheckpoint(p, c);
+  rewriteSigned(p, "<pad>", "<PAD>");
+  EXPECT_CONTAINS(dataError([&] { loadCheckpoint(p); }), "lacks <pad>/<oov>");
 }
 
 TEST(Checkpoint, WrongMagicAndVersion) {

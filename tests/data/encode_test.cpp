@@ -53,12 +53,55 @@ TEST(Encode, SmallFileAllKinds) {
   EXPECT_EQ(d.columns[3].values, (std::vector<float>{1.5f, -2.0f, 0.25f, 300.0f}));
   EXPECT_EQ(d.columns[4].values, (std::vector<float>{1, 0, 1, 0}));
   EXPECT_EQ(d.oovCount, 0);
-  EXPECT_EQ(v["user"].tokens[0], "<pad>");
-  EXPECT_EQ(v["user"].tokens[1], "<oov>");
-  EXPECT_EQ(v["user"].tokens[3], "u2");
+  EXPECT_EQ(v["user"].token(0), "<pad>");
+  EXPECT_EQ(v["user"].token(1), "<oov>");
+  EXPECT_EQ(v["user"].token(3), "u2");
   auto sizes = vocabSizes(v);
   EXPECT_EQ(sizes["user"], 5);
   EXPECT_EQ(sizes["movie"], 5);
+}
+
+// A one-column CSV "id" whose row r holds token(r).
+template <class F>
+CsvTable idColumn(const std::string& name, int64_t rows, F token) {
+  std::string text = "id\n";
+  for (int64_t r = 0; r < rows; ++r) text += token(r) + "\n";
+  return readCsv(testing::tempFile(name, text));
+}
+
+TEST(Vocab, DistinctEstimateIsWithinAFewPercent) {
+  for (int64_t distinct : {1, 300, 5000, 150000}) {
+    CsvTable t = idColumn("distinct.csv", 200000, [&](int64_t r) {
+      return (r % 7 ? "id" : "long-token-") + std::to_string(r % distinct);
+    });
+    std::set<std::string_view> seen;
+    for (int64_t r = 0; r < t.rows; ++r) seen.insert(t.col(0)[r]);
+    const auto truth = static_cast<double>(seen.size());
+    EXPECT_NEAR(static_cast<double>(distinctEstimate(t.col(0), 0)), truth, 0.05 * truth + 1) << distinct;
+  }
+  CsvTable t = idColumn("tail.csv", 100000, [](int64_t r) { return std::to_string(r < 50000 ? 0 : r); });
+  EXPECT_NEAR(static_cast<double>(distinctEstimate(t.col(0), 50000)), 50000.0, 2500.0);
+}
+
+TEST(Encode, MostlyDistinctIdColumnKeepsFirstAppearanceOrder) {
+  // 300,000 rows: new ids until row 200,000 (so the vocabulary is sized from the estimate after
+  // the first 65,536 rows), then repeats of earlier ones and a few more new ones.
+  CsvTable t = idColumn("many.csv", 300000, [](int64_t r) {
+    return std::to_string(r < 200000 ? r * 7 : (r % 10 == 0 ? r * 7 : (r * 13) % 200000 * 7));
+  });
+  Vocabularies v;
+  Dataset d = encode(t, {decl("id", InputKind::Id, "item")}, v, true, true);
+  const Vocab& voc = v["item"];
+  EXPECT_EQ(voc.size(), 2 + 200000 + 10000);
+  const std::vector<int32_t>& ids = d.columns[0].ids;
+  for (int64_t r = 0; r < 300000; ++r) {
+    const std::string tok(t.col(0)[r]);
+    ASSERT_EQ(voc.token(ids[static_cast<size_t>(r)]), tok) << r;
+    if (r < 200000) {
+      ASSERT_EQ(ids[static_cast<size_t>(r)], r + 2) << r;
+    }
+  }
+  EXPECT_EQ(voc.lookup("1400000"), 200002);  // the first new id after row 200,000 (r = 200,000)
 }
 
 TEST(Vocab, ShortAndLongTokensAndGrowth) {
@@ -74,12 +117,13 @@ TEST(Vocab, ShortAndLongTokensAndGrowth) {
   EXPECT_EQ(v.lookup("abcdefghij"), 1);
   EXPECT_EQ(v.lookup("<pad>"), 1);  // reserved entries are not tokens
   EXPECT_EQ(Vocab().lookup("x"), 1);
+  for (size_t i = 0; i < toks.size(); ++i) EXPECT_EQ(v.token(int64_t(i + 2)), toks[i]) << i;
+  // Reserving room first changes no id.
   Vocab w;
-  w.tokens = v.tokens;
-  ASSERT_TRUE(w.reindex());
+  w.reserve(toks.size());
+  for (size_t i = 0; i < toks.size(); ++i) w.add(toks[i]);
+  EXPECT_TRUE(w == v);
   EXPECT_EQ(w.lookup("tok7919"), v.lookup("tok7919"));
-  w.tokens.push_back("a");
-  EXPECT_FALSE(w.reindex());
 }
 
 TEST(Encode, TestSplitCountsOov) {
