@@ -155,8 +155,10 @@ std::string truncationWarning(const Dataset& d, const Truncation& t);
 /// file); otherwise unseen tokens map to 1 and are counted. Labels must be 0/1, dense values
 /// finite numbers; a missing column names the input and its declaration. Zero rows is an
 /// error. Without `needLabels`, a label input whose column is absent is filled with zeros.
+/// Inputs with different vocabularies are encoded on up to `threads` threads, with the same
+/// result as one.
 Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabularies& vocabs,
-               bool grow, bool needLabels);
+               bool grow, bool needLabels, int threads = 1);
 
 /// Vocabulary sizes keyed by vocabulary name (for bindVocabularies).
 std::map<std::string, int64_t> vocabSizes(const Vocabularies& v);

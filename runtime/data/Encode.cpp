@@ -4,9 +4,11 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <string_view>
+#include <thread>
 
 #include "runtime/data/Dataset.h"
 
@@ -334,15 +336,33 @@ std::string truncationWarning(const Dataset& d, const Truncation& t) {
 }
 
 Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabularies& vocabs,
-               bool grow, bool needLabels) {
+               bool grow, bool needLabels, int threads) {
   if (csv.rows == 0)
     throw DataError(csv.path + ": has no data rows (only a header); nothing to train or score");
   Dataset d;
   d.path = csv.path;
   d.rows = csv.rows;
   d.columns.resize(inputs.size());
-  Encoder enc(grow, d);
+  // Inputs sharing a vocabulary are encoded in order by one task (ids are numbered by first
+  // appearance); other inputs are independent tasks, run on `threads` threads. Counts and
+  // errors are kept per input and merged in input order, so the result and the error reported
+  // (the first input's) are those of a sequential pass.
+  std::vector<std::vector<size_t>> tasks;
+  std::map<std::string, size_t> taskOfVocab;
   for (size_t k = 0; k < inputs.size(); ++k) {
+    const InputDecl& in = inputs[k];
+    if (in.kind != InputKind::Id && in.kind != InputKind::Ids) {
+      tasks.push_back({k});
+      continue;
+    }
+    auto [it, fresh] = taskOfVocab.emplace(in.vocab.empty() ? in.name : in.vocab, tasks.size());
+    if (fresh) tasks.emplace_back();
+    tasks[it->second].push_back(k);
+  }
+  for (const auto& [name, task] : taskOfVocab) (void)vocabs[name];  // no map insertion below
+  std::vector<Dataset> counts(inputs.size());
+  std::vector<std::exception_ptr> errors(inputs.size());
+  auto encodeInput = [&](size_t k) {
     const InputDecl& in = inputs[k];
     Column& out = d.columns[k];
     const std::string& colName = in.column.empty() ? in.name : in.column;
@@ -351,7 +371,7 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
       // Scoring a file without labels: the graph still has a label input; feed zeros.
       out.dtype = DType::F32;
       out.values.assign(static_cast<size_t>(csv.rows), 0.0f);
-      continue;
+      return;
     }
     if (c < 0) {
       std::string decl;
@@ -362,17 +382,41 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
     }
     CsvTable::Column cells = csv.col(static_cast<size_t>(c));
     Where w{csv, colName};
-    const std::string& vname = in.vocab.empty() ? in.name : in.vocab;
+    Encoder enc(grow, counts[k]);
+    Vocab* vocab = in.kind == InputKind::Id || in.kind == InputKind::Ids
+                       ? &vocabs.at(in.vocab.empty() ? in.name : in.vocab) : nullptr;
     switch (in.kind) {
-      case InputKind::Id: enc.id(cells, vocabs[vname], out); break;
+      case InputKind::Id: enc.id(cells, *vocab, out); break;
       case InputKind::Ids:
         if (in.length <= 0)
           throw DataError(csv.path + ": input " + in.name + " has no positive length");
-        enc.ids(cells, w, vocabs[vname], in.length, out);
+        enc.ids(cells, w, *vocab, in.length, out);
         break;
       case InputKind::Dense: enc.dense(cells, w, in.length > 0 ? in.length : 1, out); break;
       case InputKind::Label: enc.label(cells, w, out); break;
     }
+  };
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t t; (t = next++) < tasks.size();)
+      for (size_t k : tasks[t]) {
+        try {
+          encodeInput(k);
+        } catch (...) {
+          errors[k] = std::current_exception();
+          break;  // the task's later inputs would be reported after this one anyway
+        }
+      }
+  };
+  std::vector<std::thread> helpers;
+  const size_t extra = std::min(tasks.size(), static_cast<size_t>(std::max(threads, 1))) - 1;
+  for (size_t i = 0; i < extra; ++i) helpers.emplace_back(work);
+  work();
+  for (std::thread& h : helpers) h.join();
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (errors[k]) std::rethrow_exception(errors[k]);
+    d.oovCount += counts[k].oovCount;
+    d.truncations.insert(d.truncations.end(), counts[k].truncations.begin(), counts[k].truncations.end());
   }
   return d;
 }

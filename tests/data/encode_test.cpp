@@ -236,6 +236,33 @@ TEST(Encode, DenseVectorPadsAndTruncates) {
             bad + ": row 3, column 'f': '' is not a finite number");
 }
 
+TEST(Encode, ThreadsGiveTheSequentialResultAndError) {
+  // Two inputs share the "item" vocabulary (one task, in order); the others run alongside.
+  std::string p = testing::tempFile("par.csv", "a,b,f,g,label\nx,y,1,A|B,1\ny,z,2,B|C|D,0\nw,x,3,,1\n");
+  std::vector<InputDecl> in{decl("a", InputKind::Id, "item"), decl("f", InputKind::Dense),
+                            decl("g", InputKind::Ids, "genre", 2), decl("b", InputKind::Id, "item"),
+                            decl("label", InputKind::Label)};
+  Vocabularies v1, v3;
+  Dataset d1 = encode(readCsv(p), in, v1, true, true, 1);
+  Dataset d3 = encode(readCsv(p), in, v3, true, true, 3);
+  ASSERT_EQ(d1.columns.size(), d3.columns.size());
+  for (size_t k = 0; k < d1.columns.size(); ++k) {
+    EXPECT_EQ(d1.columns[k].ids, d3.columns[k].ids) << k;
+    EXPECT_EQ(d1.columns[k].values, d3.columns[k].values) << k;
+  }
+  EXPECT_EQ(d3.columns[3].ids, (std::vector<int32_t>{3, 5, 2}));  // b after a: x=2 y=3 w=4 z=5
+  EXPECT_TRUE(v1["item"] == v3["item"] && v1["genre"] == v3["genre"]);
+  EXPECT_EQ(d3.truncatedCells(), 1);
+  // Errors in inputs 1 and 3: the first input's is the one reported, whatever the threads.
+  std::string bad = testing::tempFile("par_bad.csv", "a,b,f,g,label\nx,y,nope,A,1\n");
+  in[4] = decl("label", InputKind::Label, "", 0, "missing");
+  for (int threads : {1, 2, 5}) {
+    Vocabularies v;
+    EXPECT_EQ(dataError([&] { encode(readCsv(bad), in, v, true, true, threads); }),
+              bad + ": row 2, column 'f': 'nope' is not a finite number") << threads;
+  }
+}
+
 // ---- the shipped MovieLens split ----
 
 std::vector<InputDecl> ctrInputs() {
@@ -249,7 +276,7 @@ TEST(EncodeMovieLens, TrainAndTestSplits) {
   CsvTable train = readCsv(RECC_SOURCE_DIR "/data/ctr_train.csv");
   EXPECT_EQ(train.header, (std::vector<std::string>{"user_id", "movie_id", "genres", "year",
                                                     "rating", "timestamp", "label"}));
-  Dataset d = encode(train, ctrInputs(), v, true, true);
+  Dataset d = encode(train, ctrInputs(), v, true, true, 2);
   EXPECT_EQ(d.rows, 90478);
   EXPECT_EQ(v["user"].size(), 610 + 2);
   EXPECT_EQ(v["movie"].size(), 8917 + 2);

@@ -12,6 +12,7 @@
 #include "compiler/passes/Autodiff.h"
 #include "tools/driver/Engine.h"
 #include "tools/driver/MemoryLimit.h"
+#include "runtime/kernels/Parallel.h"
 #include "tools/driver/RankEval.h"
 
 namespace recc {
@@ -185,8 +186,8 @@ TrainResult train(const TrainOptions& o) {
   auto tLoad = Clock::now();
   Vocabularies vocabs = resumed.vocabs;
   CsvTable trainCsv = readCsv(o.trainPath), testCsv = readCsv(o.testPath);
-  Dataset trainSet = encode(trainCsv, fwd.inputs, vocabs, /*grow=*/true, /*needLabels=*/true);
-  Dataset testSet = encode(testCsv, fwd.inputs, vocabs, /*grow=*/false, /*needLabels=*/true);
+  Dataset trainSet = encode(trainCsv, fwd.inputs, vocabs, /*grow=*/true, /*needLabels=*/true, threadCount());
+  Dataset testSet = encode(testCsv, fwd.inputs, vocabs, /*grow=*/false, /*needLabels=*/true, threadCount());
   double loadSeconds = since(tLoad);
   warnTruncated(trainSet);
   warnTruncated(testSet);
@@ -323,7 +324,7 @@ Metrics evaluateCheckpoint(const std::string& ckptPath, const std::string& dataP
     throw DataError(ckptPath + ": the model source " + c.modelPath +
                     " changed since this checkpoint was written; retrain, or restore the model file");
   Vocabularies vocabs = c.vocabs;
-  Dataset d = encode(readCsv(dataPath), fwd.inputs, vocabs, /*grow=*/false, needLabels);
+  Dataset d = encode(readCsv(dataPath), fwd.inputs, vocabs, /*grow=*/false, needLabels, threadCount());
   warnTruncated(d);
   bindVocabularies(fwd, vocabSizes(vocabs));
   if (fwd.params.size() != c.params.size())
