@@ -20,6 +20,22 @@ uint64_t uniformBelow(std::mt19937_64& gen, uint64_t bound) {
   return x % bound;
 }
 
+/// out = the rows rows[0..n) of a [*, width] column. The rows of a shuffled epoch are scattered
+/// over the whole column (random cache misses on a large file): each is asked for a few rows
+/// ahead, and a row of a few values is copied inline rather than by a library call.
+template <class T>
+void gatherRows(const T* column, int64_t width, const int64_t* rows, int64_t n, std::vector<T>& out) {
+  const auto w = static_cast<size_t>(width);
+  out.resize(static_cast<size_t>(n) * w);
+  T* dst = out.data();
+  constexpr int64_t kAhead = 16;
+  for (int64_t i = 0; i < n; ++i, dst += w) {
+    if (i + kAhead < n) __builtin_prefetch(column + static_cast<size_t>(rows[i + kAhead]) * w);
+    const T* src = column + static_cast<size_t>(rows[i]) * w;
+    for (size_t j = 0; j < w; ++j) dst[j] = src[j];
+  }
+}
+
 }  // namespace
 
 std::vector<int64_t> shuffledOrder(int64_t rows, uint64_t seed) {
@@ -47,32 +63,23 @@ void fillBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t begi
     throw DataError(d.path + ": batch [" + std::to_string(begin) + ", " +
                     std::to_string(begin + n) + ") is outside the row order of size " +
                     std::to_string(order.size()));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = order[static_cast<size_t>(begin + i)];
+    if (r < 0 || r >= d.rows)
+      throw DataError(d.path + ": row index " + std::to_string(r) + " out of range");
+  }
   const size_t ncols = d.columns.size();
   out.ids.resize(ncols);
   out.values.resize(ncols);
   for (size_t k = 0; k < ncols; ++k) {
     const Column& col = d.columns[k];
-    const size_t w = static_cast<size_t>(col.width);
-    const bool isId = col.dtype == DType::I32;
-    auto& ids = out.ids[k];
-    auto& vals = out.values[k];
     // Exactly one of the two buffers of an input is non-empty (pointers() relies on it).
-    if (isId) {
-      vals.clear();
-      ids.resize(static_cast<size_t>(n) * w);
+    if (col.dtype == DType::I32) {
+      out.values[k].clear();
+      gatherRows(col.ids.data(), col.width, order.data() + begin, n, out.ids[k]);
     } else {
-      ids.clear();
-      vals.resize(static_cast<size_t>(n) * w);
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t r = order[static_cast<size_t>(begin + i)];
-      if (r < 0 || r >= d.rows)
-        throw DataError(d.path + ": row index " + std::to_string(r) + " out of range");
-      const size_t src = static_cast<size_t>(r) * w, dst = static_cast<size_t>(i) * w;
-      if (isId) std::copy_n(col.ids.begin() + static_cast<std::ptrdiff_t>(src), w,
-                            ids.begin() + static_cast<std::ptrdiff_t>(dst));
-      else std::copy_n(col.values.begin() + static_cast<std::ptrdiff_t>(src), w,
-                       vals.begin() + static_cast<std::ptrdiff_t>(dst));
+      out.ids[k].clear();
+      gatherRows(col.values.data(), col.width, order.data() + begin, n, out.values[k]);
     }
   }
 }
