@@ -1,13 +1,13 @@
 // encode(): CSV cells -> id / float columns per declared input, growing the vocabularies.
 #include <sys/mman.h>
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <exception>
 #include <string_view>
+#include <system_error>
 #include <thread>
 
 #include "runtime/data/Dataset.h"
@@ -347,20 +347,24 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
   // appearance); other inputs are independent tasks, run on `threads` threads. Counts and
   // errors are kept per input and merged in input order, so the result and the error reported
   // (the first input's) are those of a sequential pass.
+  auto vocabOf = [](const InputDecl& in) -> const std::string* {
+    if (in.kind != InputKind::Id && in.kind != InputKind::Ids) return nullptr;
+    return in.vocab.empty() ? &in.name : &in.vocab;
+  };
   std::vector<std::vector<size_t>> tasks;
   std::map<std::string, size_t> taskOfVocab;
   for (size_t k = 0; k < inputs.size(); ++k) {
-    const InputDecl& in = inputs[k];
-    if (in.kind != InputKind::Id && in.kind != InputKind::Ids) {
+    const std::string* vocab = vocabOf(inputs[k]);
+    if (!vocab) {
       tasks.push_back({k});
       continue;
     }
-    auto [it, fresh] = taskOfVocab.emplace(in.vocab.empty() ? in.name : in.vocab, tasks.size());
+    auto [it, fresh] = taskOfVocab.emplace(*vocab, tasks.size());
     if (fresh) tasks.emplace_back();
     tasks[it->second].push_back(k);
   }
   for (const auto& [name, task] : taskOfVocab) (void)vocabs[name];  // no map insertion below
-  std::vector<Dataset> counts(inputs.size());
+  std::vector<Dataset> counts(inputs.size());  // each input's oovCount and truncations
   std::vector<std::exception_ptr> errors(inputs.size());
   auto encodeInput = [&](size_t k) {
     const InputDecl& in = inputs[k];
@@ -383,8 +387,8 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
     CsvTable::Column cells = csv.col(static_cast<size_t>(c));
     Where w{csv, colName};
     Encoder enc(grow, counts[k]);
-    Vocab* vocab = in.kind == InputKind::Id || in.kind == InputKind::Ids
-                       ? &vocabs.at(in.vocab.empty() ? in.name : in.vocab) : nullptr;
+    const std::string* vocabName = vocabOf(in);
+    Vocab* vocab = vocabName ? &vocabs.at(*vocabName) : nullptr;
     switch (in.kind) {
       case InputKind::Id: enc.id(cells, *vocab, out); break;
       case InputKind::Ids:
@@ -409,8 +413,14 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
       }
   };
   std::vector<std::thread> helpers;
-  const size_t extra = std::min(tasks.size(), static_cast<size_t>(std::max(threads, 1))) - 1;
-  for (size_t i = 0; i < extra; ++i) helpers.emplace_back(work);
+  const size_t workers = std::min(tasks.size(), static_cast<size_t>(std::max(threads, 1)));
+  for (size_t i = 1; i < workers; ++i) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {  // no thread to be had: fewer workers, same result
+      break;
+    }
+  }
   work();
   for (std::thread& h : helpers) h.join();
   for (size_t k = 0; k < inputs.size(); ++k) {

@@ -253,6 +253,7 @@ TEST(Encode, ThreadsGiveTheSequentialResultAndError) {
   EXPECT_EQ(d3.columns[3].ids, (std::vector<int32_t>{3, 5, 2}));  // b after a: x=2 y=3 w=4 z=5
   EXPECT_TRUE(v1["item"] == v3["item"] && v1["genre"] == v3["genre"]);
   EXPECT_EQ(d3.truncatedCells(), 1);
+  EXPECT_EQ(encode(readCsv(p), {}, v3, true, true, 2).columns.size(), 0u);  // no inputs, no tasks
   // Errors in inputs 1 and 3: the first input's is the one reported, whatever the threads.
   std::string bad = testing::tempFile("par_bad.csv", "a,b,f,g,label\nx,y,nope,A,1\n");
   in[4] = decl("label", InputKind::Label, "", 0, "missing");
