@@ -127,7 +127,11 @@ Graph loadModel(const Args& a) {
 void bindFromData(const Args& a, Graph& g) {
   Vocabularies vocabs;
   if (a.has("data")) {
-    encode(readCsv(a.get("data")), g.inputs, vocabs, /*grow=*/true, /*needLabels=*/false);
+    // Only the vocabulary sizes are needed: the id columns.
+    std::vector<InputDecl> ids;
+    for (const InputDecl& in : g.inputs)
+      if (in.kind == InputKind::Id || in.kind == InputKind::Ids) ids.push_back(in);
+    encode(readCsv(a.get("data")), ids, vocabs, /*grow=*/true, /*needLabels=*/false, threadCount());
     bindVocabularies(g, vocabSizes(vocabs));
     return;
   }
