@@ -113,7 +113,7 @@ class Vocab {
   std::string text_;               // every token's bytes, in id order
   std::vector<uint64_t> offsets_;  // token id's bytes: text_[offsets_[id], offsets_[id + 1])
   std::vector<uint64_t> keys_;     // keys_[id]: the token's key (see Encode.cpp)
-  std::vector<Slot> slots_;        // size is a power of two, at most half full
+  std::vector<Slot> slots_;        // size is a power of two, at most 3/4 full (linear probing)
 };
 using Vocabularies = std::map<std::string, Vocab>;
 

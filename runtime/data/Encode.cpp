@@ -93,7 +93,7 @@ void Vocab::reserve(size_t more) {
   reserveLarge(offsets_, n + 1);
   reserveLarge(text_, text_.size() + 8 * more);
   size_t slots = 64;
-  while (slots < 2 * n) slots *= 2;
+  while (3 * slots < 4 * n) slots *= 2;
   if (slots > slots_.size()) rehash(slots);
 }
 
@@ -105,7 +105,7 @@ void Vocab::prefetch(std::string_view tok) const {
 
 // The reserved tokens are not indexed: a data token spelled "<oov>" is an ordinary token.
 int32_t Vocab::add(std::string_view tok) {
-  if (2 * (keys_.size() + 1) > slots_.size()) rehash(slots_.empty() ? 64 : 2 * slots_.size());
+  if (4 * (keys_.size() + 1) > 3 * slots_.size()) rehash(slots_.empty() ? 64 : 2 * slots_.size());
   const uint64_t key = tokenKey(tok);
   const uint32_t h = tokenHash(tok, key);
   Slot& s = slots_[find(tok, key, h)];
