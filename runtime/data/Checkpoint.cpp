@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 namespace recc {
 
@@ -40,7 +41,7 @@ class Writer {
     for (int i = 0; i < 8; ++i) buf.push_back(static_cast<char>((x >> (8 * i)) & 0xff));
   }
   void i64(int64_t x) { u64(static_cast<uint64_t>(x)); }
-  void str(const std::string& s) {
+  void str(std::string_view s) {
     u64(s.size());
     buf += s;
   }
@@ -141,7 +142,7 @@ std::string payload(const Checkpoint& c) {
   for (const auto& [name, voc] : c.vocabs) {
     w.str(name);
     w.u64(static_cast<uint64_t>(voc.size()));
-    for (int64_t t = 0; t < voc.size(); ++t) w.str(std::string(voc.token(t)));
+    for (int64_t t = 0; t < voc.size(); ++t) w.str(voc.token(t));
   }
   return std::move(w.buf);
 }

@@ -10,9 +10,9 @@
 
 #include "compiler/frontend/Frontend.h"
 #include "compiler/passes/Autodiff.h"
+#include "runtime/kernels/Parallel.h"
 #include "tools/driver/Engine.h"
 #include "tools/driver/MemoryLimit.h"
-#include "runtime/kernels/Parallel.h"
 #include "tools/driver/RankEval.h"
 
 namespace recc {
