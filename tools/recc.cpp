@@ -211,7 +211,7 @@ int cmdCompile(const Args& a) {
   }
   std::vector<ValueId> outs;
   for (const NamedValue& v : inf.outputs) outs.push_back(v.value);
-  // The arenas are allocated by compile(): refuse a model that cannot fit before that.
+  // The arenas are allocated by the first run: refuse a model that could not run.
   checkModelFitsMemory(g, 0, {planArena("training step", step, {step.loss}, co.maxBatch),
                               planArena("inference", inf, outs, co.maxBatch)});
   auto cs = CompiledGraph::compile(step, {step.loss}, co);

@@ -99,8 +99,10 @@ class JitCompiledGraph final : public CompiledGraph {
                    g.nodes.size(), emitted, compiled - emitted, parts_, parts_ == 1 ? "" : "s", secondsSince(t0) - compiled,
                    fromCache_ ? " (cached object)" : "");
 
-    // One arena per instance for the graph's lifetime: run() allocates nothing.
-    for (int i = 0; i < instances; ++i) instances_.push_back(makeInstance());
+    // One arena per instance for the graph's lifetime, made by the instance's first run (on
+    // the thread that will use it): `recc compile` never pays for them, and later runs
+    // allocate nothing.
+    instances_.resize(static_cast<size_t>(instances));
   }
 
   struct Free {
@@ -111,8 +113,7 @@ class JitCompiledGraph final : public CompiledGraph {
     std::vector<void*> slots;
   };
 
-  Instance makeInstance() const {
-    Instance in;
+  void makeInstance(Instance& in) const {
     const size_t bytes = static_cast<size_t>((plan_.arenaBytes + kArenaAlign - 1) / kArenaAlign + 1) *
                          static_cast<size_t>(kArenaAlign);
     // A large arena (DIN's at batch 4096: hundreds of MiB) sits on huge pages: 512 times fewer
@@ -121,11 +122,11 @@ class JitCompiledGraph final : public CompiledGraph {
     in.arena.reset(static_cast<uint8_t*>(std::aligned_alloc(align, (bytes + align - 1) / align * align)));
     if (!in.arena) throw DiagError({}, "codegen: cannot allocate a " + std::to_string(bytes) + "-byte arena");
     adviseHugePages(in.arena.get(), bytes);
-    // Fault the pages in now rather than during the first runs (an evaluation over a test set
-    // is only a few runs, and page faults cost more than the work on a virtual machine).
+    // Fault the pages in at once rather than op by op during the first runs (an evaluation over
+    // a test set is only a few runs, and page faults cost more than the work on a virtual
+    // machine).
     std::memset(in.arena.get(), 0, bytes);
     in.slots.assign(static_cast<size_t>(layout_.total()), nullptr);
-    return in;
   }
 
   void run(const RunArgs& a) override { runOn(a, 0); }
@@ -133,6 +134,7 @@ class JitCompiledGraph final : public CompiledGraph {
   /// run() on instance `which`'s arena: runs on different instances may overlap.
   void runOn(const RunArgs& a, int which) {
     Instance& in = instances_[static_cast<size_t>(which)];
+    if (!in.arena) makeInstance(in);
     if (a.batch < 0 || a.batch > maxBatch_)
       throw DiagError({}, "run: batch " + std::to_string(a.batch) + " exceeds the compiled maximum " +
                               std::to_string(maxBatch_));
