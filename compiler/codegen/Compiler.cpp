@@ -214,7 +214,10 @@ class JitCompiledGraph final : public CompiledGraph {
     if (parts < 2 || loops.size() < 24) return {};
     std::map<std::string, int> partOf;
     std::vector<size_t> load(static_cast<size_t>(parts), 0);
-    load[0] = rest;
+    // Straight-line segments cost LLVM less per instruction than loops (which get vectorised
+    // and strength-reduced): weighing them at 3/4 evens the parts' times (DIEN's training
+    // step: 0.33 s and 0.60 s at full weight, 0.44 s and 0.45 s at 3/4).
+    load[0] = rest * 3 / 4;
     for (llvm::Function* f : loops) {
       llvm::Function* body = m.getFunction((f->getName() + ".body").str());
       const size_t size = f->getInstructionCount() + (body ? body->getInstructionCount() : 0);
