@@ -368,8 +368,8 @@ class EntryEmitter {
       case OpKind::BatchMatMul: return emitBatchMatMul(v);
       case OpKind::Softmax:
       case OpKind::LogSoftmax: return emitSoftmax(v);
-      case OpKind::LayerNorm:
-      case OpKind::BatchNorm: return emitNorm(v);
+      case OpKind::LayerNorm: return emitNorm(v);
+      case OpKind::BatchMoments: return emitMoments(v);
       case OpKind::ShardSum: return emitShardSum(v);
       case OpKind::CrossEntropy: return emitCrossEntropy(v);
       case OpKind::PositionalEncoding: return emitPositionalEncoding(v);
@@ -879,19 +879,19 @@ class EntryEmitter {
   }
   void emitNorm(ValueId v) {
     const Node& n = node(v);
-    llvm::Value* rows = elements(n.shape, 0, n.shape.size() - 1);
-    llvm::Value* d = dim(n.shape.back());
-    llvm::Value* eps = cf(n.attrs.f("eps", 1e-5));
-    if (n.op == OpKind::LayerNorm) {
-      auto callee = kernel("recc_rt_layer_norm_f32", {ptr(), ptr(), ptr(), ptr(), i64(), i64(), b_.getFloatTy()});
-      b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), basePtr(n.inputs[2]), rows, d, eps});
-      return;
-    }
+    auto callee = kernel("recc_rt_layer_norm_f32", {ptr(), ptr(), ptr(), ptr(), i64(), i64(), b_.getFloatTy()});
+    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), basePtr(n.inputs[2]),
+                           elements(n.shape, 0, n.shape.size() - 1), dim(n.shape.back()), cf(n.attrs.f("eps", 1e-5))});
+  }
+  void emitMoments(ValueId v) {
+    const Node& n = node(v);
+    const Shape& x = node(n.inputs[0]).shape;
     // The running statistics are params: the kernel updates the caller's buffers in place.
-    auto callee = kernel("recc_rt_batch_norm_f32", {ptr(), ptr(), ptr(), ptr(), ptr(), ptr(), ptr(), i64(), i64(),
-                                                    b_.getFloatTy(), b_.getFloatTy()});
-    b_.CreateCall(callee, {slot(slots_.shard()), basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), basePtr(n.inputs[2]),
-                           basePtr(n.inputs[3]), basePtr(n.inputs[4]), rows, d, eps, cf(n.attrs.f("momentum", 0.1))});
+    auto callee = kernel("recc_rt_batch_moments_f32", {ptr(), ptr(), ptr(), ptr(), ptr(), i64(), i64(),
+                                                       b_.getFloatTy(), b_.getFloatTy()});
+    b_.CreateCall(callee, {slot(slots_.shard()), basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]),
+                           basePtr(n.inputs[2]), elements(x, 0, x.size() - 1), dim(x.back()),
+                           cf(n.attrs.f("eps", 1e-5)), cf(n.attrs.f("momentum", 0.1))});
   }
   void emitShardSum(ValueId v) {
     const Node& n = node(v);

@@ -50,8 +50,8 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
   f.emitted.assign(n, false);
   for (size_t i = n; i-- > 0;) {
     const Node& nd = g.nodes[i];
-    // BatchNorm updates its running statistics in place, like a renormalising Gather.
-    bool sideEffect = nd.op == OpKind::Update || nd.op == OpKind::SparseUpdate || nd.op == OpKind::BatchNorm ||
+    // BatchMoments updates its running statistics in place, like a renormalising Gather.
+    bool sideEffect = nd.op == OpKind::Update || nd.op == OpKind::SparseUpdate || nd.op == OpKind::BatchMoments ||
                       (nd.op == OpKind::Gather && nd.attrs.f("max_norm") > 0);
     if (fetched[i] || sideEffect) f.emitted[i] = true;
     if (!f.emitted[i]) continue;
@@ -74,8 +74,15 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
     const Node& nd = g.nodes[i];
     if (opInfo(nd.op).cls == OpClass::Update) continue;  // no value, only a side effect
     bool mat = fetched[i] || users[i].empty() || nd.op == OpKind::Input || nd.op == OpKind::Param;
+    // One add, sub, mul or neg of stored operands (batch norm's x - mean) costs less to compute
+    // again in every loop that reads it than to store and load back: it fuses into all of them.
+    bool cheap = nd.op == OpKind::Add || nd.op == OpKind::Sub || nd.op == OpKind::Mul || nd.op == OpKind::Neg;
+    for (ValueId in : nd.inputs) {
+      const Node& x = g.at(in);
+      cheap &= f.materialized[static_cast<size_t>(in)] || x.op == OpKind::Const || x.op == OpKind::BatchSize;
+    }
     for (ValueId u : users[i])
-      if (!shouldFuse(g, static_cast<ValueId>(i), u, f.uses[i])) mat = true;
+      if (!shouldFuse(g, static_cast<ValueId>(i), u, cheap ? 1 : f.uses[i])) mat = true;
     f.materialized[i] = mat;
   }
 

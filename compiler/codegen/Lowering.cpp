@@ -50,7 +50,7 @@ Lowering loweringOf(OpKind op) {
     case OpKind::Softmax:
     case OpKind::LogSoftmax:
     case OpKind::LayerNorm:
-    case OpKind::BatchNorm:
+    case OpKind::BatchMoments:
     case OpKind::CrossEntropy:
     case OpKind::PositionalEncoding:
     case OpKind::Conv1d:

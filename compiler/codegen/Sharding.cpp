@@ -32,7 +32,7 @@ std::string mixesRows(const Graph& g, const Node& n) {
     case OpKind::LayerNorm: return batchAt(in, static_cast<int64_t>(in.size()) - 1) ? "normalises along the batch axis" : "";
     case OpKind::Gather: return n.attrs.f("max_norm") != 0 ? "renormalises table rows in place" : "";
     case OpKind::Dropout: return batchAt(n.shape, 0) ? "" : "has the batch axis inside (dropout masks index whole rows)";
-    default: return "";  // batch norm sums its statistics over the shards itself
+    default: return "";
   }
 }
 
@@ -137,6 +137,8 @@ std::optional<ShardPlan> planShards(const Graph& g, const std::vector<ValueId>& 
         p = Part::Rows;
         if (rowIn)
           if (std::string why = mixesRows(g, n); !why.empty()) return refuse(n, why);
+      } else if (rowIn && n.op == OpKind::BatchMoments) {
+        p = Part::Replica;  // the kernel sums its statistics over the shards itself
       } else if (rowIn && isCut(n)) {
         p = summed[v] ? Part::Replica : Part::Cut;
       } else if (rowIn) {
@@ -196,7 +198,7 @@ std::optional<ShardPlan> planShards(const Graph& g, const std::vector<ValueId>& 
       inRows[v] = batchSize();
       continue;
     }
-    plan.barriers |= n.op == OpKind::BatchNorm;
+    plan.barriers |= n.op == OpKind::BatchMoments;
     const Loc loc = n.loc;
     if (meanOverBatch(g, g.nodes[v])) {  // sum of the shard's rows / the whole batch's B
       n.op = OpKind::Sum;

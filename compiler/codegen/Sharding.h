@@ -13,7 +13,7 @@
 //            shards' rows of their operands from one [B, ...] buffer the shards fill).
 // A statistic over the batch that rows read back (batch norm's, a loss normalised by the batch's
 // count) is summed across the shards in the middle of their pass (shard_sum, a barrier; the
-// batch norm kernel sums its statistics the same way), so every shard continues with the whole
+// batch_moments kernel sums its statistics the same way), so every shard continues with the whole
 // batch's value. Graphs where rows interact otherwise (a max or softmax over the batch, a concat
 // along it, lookups that renormalise table rows in place) have no split.
 #pragma once
@@ -36,7 +36,7 @@ struct ShardPlan {
   size_t cuts = 0, exports = 0;
   std::vector<bool> cutIsPartial;
   bool batchParam = false;
-  /// The shards meet at barriers (shard_sum, batch norm): they must run at once.
+  /// The shards meet at barriers (shard_sum, batch_moments): they must run at once.
   bool barriers = false;
   /// Run once after the shards (empty: no node). Params: the model's, then one per cut (its
   /// total); inputs: the model's, then one per export ([B, ...], every shard's rows).

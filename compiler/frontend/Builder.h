@@ -20,6 +20,7 @@ class Builder {
 
   // ---- helpers for the builtins ----
   Graph& graph() { return g_; }
+  GraphBuilder& graphBuilder() { return gb_; }
   const Shape& shape(const Value& t) const { return g_.at(t.t).shape; }
   ValueId add(OpKind op, std::vector<ValueId> in, Attrs a, const Loc& loc) {
     return gb_.add(op, std::move(in), std::move(a), loc);

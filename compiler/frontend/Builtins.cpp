@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "compiler/frontend/Builder.h"
+#include "compiler/ops/Composites.h"
 
 namespace recc {
 
@@ -370,7 +371,7 @@ Value layerNorm(Builder& b, CallSite& c) {
 
 /// batch_norm(x, eps = 1e-5, momentum = 0.1, affine = true): x [B,D] or [B,T,D]; batch statistics
 /// while training, running ones when serving. Creates gamma/beta (if affine) and the running
-/// mean (zeros) and variance (ones), which the op updates in place.
+/// mean (zeros) and variance (ones), which batch_moments updates in place.
 Value batchNorm(Builder& b, CallSite& c) {
   Value x = b.tensorArg(c, 0);
   const Shape& s = b.shape(x);
@@ -378,19 +379,14 @@ Value batchNorm(Builder& b, CallSite& c) {
     throw DiagError(c.loc, "batch_norm: expects x of shape [B,D] or [B,T,D], got " + shapeStr(s));
   Shape d{s.back()};
   std::string scope = b.layerScope("batch_norm", c.ownScope);
-  ValueId gamma, beta;
+  ValueId gamma = -1, beta = -1;
   if (b.boolArg(c, 3)) {
     gamma = b.param(scope + ".gamma", d, "ones", 0, false, c.loc);
     beta = b.param(scope + ".beta", d, "zeros", 0, false, c.loc);
-  } else {
-    gamma = b.constantOf(1.0, d, c.loc);
-    beta = b.constantOf(0.0, d, c.loc);
   }
   ValueId rm = b.param(scope + ".running_mean", d, "zeros", 0, false, c.loc);
   ValueId rv = b.param(scope + ".running_var", d, "ones", 0, false, c.loc);
-  Attrs a;
-  a.set("eps", b.floatArg(c, 1)).set("momentum", b.floatArg(c, 2));
-  return V::tensor(b.add(OpKind::BatchNorm, {x.t, gamma, beta, rm, rv}, a, c.loc));
+  return V::tensor(recc::batchNorm(b.graphBuilder(), x.t, gamma, beta, rm, rv, b.floatArg(c, 1), b.floatArg(c, 2), c.loc));
 }
 
 /// cross_entropy(logits, target, ignore_index = 0): per-position loss [...] (not reduced).

@@ -57,13 +57,6 @@ ValueId unreduce(G& gb, ValueId gy, const Shape& x, int64_t axis, bool keepdims)
   return gb.broadcastTo(kept, x);
 }
 
-/// Mean over every axis but the last, kept as size-1 axes: [B,T,D] -> [1,1,D] (BatchNorm).
-ValueId meanLeading(G& gb, ValueId x) {
-  const size_t rank = gb.shape(x).size();
-  for (size_t a = 0; a + 1 < rank; ++a)
-    x = gb.op(OpKind::Mean, {x}, Attrs().set("axis", static_cast<int64_t>(a)).set("keepdims", int64_t{1}));
-  return x;
-}
 /// Mean over the last axis, kept: [..., D] -> [..., 1] (LayerNorm).
 ValueId meanLast(G& gb, ValueId x) {
   const auto last = static_cast<int64_t>(gb.shape(x).size()) - 1;
@@ -71,8 +64,8 @@ ValueId meanLast(G& gb, ValueId x) {
 }
 
 /// The VJP of a normalisation y = xhat * gamma + beta, xhat = (x - mean) / sqrt(var + eps) with
-/// biased statistics taken by `mean` (over the last axis: LayerNorm; over the leading axes:
-/// BatchNorm), recomputed here with table ops:
+/// biased statistics taken by `mean` (LayerNorm: over the last axis), recomputed here with
+/// table ops:
 ///   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = gy * gamma;
 ///   dgamma = sum(gy * xhat), dbeta = sum(gy) down to [D].
 std::vector<ValueId> normGradient(G& gb, const std::vector<ValueId>& in, ValueId gy, double eps,
@@ -297,12 +290,28 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
     }
     case OpKind::LayerNorm:
       return normGradient(gb, in, gy, n.attrs.f("eps", 1e-5), meanLast);
-    case OpKind::BatchNorm: {
-      // Training mode: the batch statistics depend on x (the running stats get nothing).
-      std::vector<ValueId> r = normGradient(gb, in, gy, n.attrs.f("eps", 1e-5), meanLeading);
-      r.push_back(-1);
-      r.push_back(-1);
-      return r;
+    case OpKind::BatchMoments: {
+      // y = [mean; r], r = (var + eps)^-1/2 over the N = rows of every leading axis:
+      // dmean/dx = 1/N and dr/dx = -r^3 (x - mean) / N, so
+      // dx = (gy[0] - gy[1] r^3 (x - mean)) / N. The running stats get nothing.
+      const Shape x = sx(0);
+      Shape row(x.size(), Dim(1));
+      row.back() = x.back();
+      auto part = [&](ValueId t, int64_t k) {
+        return gb.reshape(gb.op(OpKind::Slice, {t}, Attrs().set("axis", int64_t{0}).set("begin", k).set("end", k + 1)), row);
+      };
+      ValueId r = part(y, 1);
+      ValueId dx = gb.sub(part(gy, 0), gb.mul(gb.mul(part(gy, 1), gb.mul(r, gb.mul(r, r))), gb.sub(in[0], part(y, 0))));
+      double count = 1;  // the static leading dims; the batch's is divided at run time
+      bool batch = false;
+      for (size_t a = 0; a + 1 < x.size(); ++a) {
+        if (x[a].isStatic()) count *= static_cast<double>(x[a].n);
+        else if (x[a].isBatch()) batch = true;
+        else throw DiagError(n.loc, "batch_moments: gradient over the unbound dimension " + x[a].str());
+      }
+      dx = gb.mul(dx, gb.scalar(1 / count));
+      if (batch) dx = gb.div(dx, gb.op(OpKind::BatchSize, {}));
+      return {dx, -1, -1};
     }
     case OpKind::CrossEntropy: {
       // dlogits = (softmax(z) - onehot(t)) * gy, zero at ignored positions; none to the ids.

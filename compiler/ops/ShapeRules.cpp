@@ -275,25 +275,32 @@ ShapeResult inferShape(const Graph& g, OpKind op, const std::vector<ValueId>& in
       if (!validAxis(at.i("axis"), x.size(), err)) return fail(err);
       return ok(x);
     }
-    case OpKind::LayerNorm:
-    case OpKind::BatchNorm: {
+    case OpKind::LayerNorm: {
       if (!allF32(g, in, err)) return fail(err);
       const Shape& x = shapeOf(g, in[0]);
-      const bool bn = op == OpKind::BatchNorm;
-      if (bn ? (x.size() != 2 && x.size() != 3) : x.empty())
-        return fail(std::string("expects x of shape ") + (bn ? "[B,D] or [B,T,D]" : "[..., D]") + ", got " +
-                    shapeStr(x));
-      static const char* names[] = {"x", "gamma", "beta", "running_mean", "running_var"};
+      if (x.empty()) return fail("expects x of shape [..., D], got " + shapeStr(x));
+      static const char* names[] = {"x", "gamma", "beta"};
       for (size_t k = 1; k < in.size(); ++k)
         if (shapeOf(g, in[k]) != Shape{x.back()})
           return fail(std::string(names[k]) + " " + shapeStr(shapeOf(g, in[k])) + " does not match the last dimension of x " +
                       shapeStr(x) + " (expected " + shapeStr({x.back()}) + ")");
-      if (bn)
-        for (size_t k = 3; k < 5; ++k)
-          if (g.at(in[k]).op != OpKind::Param)
-            return fail(std::string(names[k]) + " must be a parameter (it is updated in place)");
       if (!(at.f("eps", 1e-5) > 0)) return fail("eps must be positive");
       return ok(x);
+    }
+    case OpKind::BatchMoments: {
+      if (!allF32(g, in, err)) return fail(err);
+      const Shape& x = shapeOf(g, in[0]);
+      if (x.size() != 2 && x.size() != 3) return fail("expects x of shape [B,D] or [B,T,D], got " + shapeStr(x));
+      static const char* names[] = {"x", "running_mean", "running_var"};
+      for (size_t k = 1; k < in.size(); ++k) {
+        if (shapeOf(g, in[k]) != Shape{x.back()})
+          return fail(std::string(names[k]) + " " + shapeStr(shapeOf(g, in[k])) + " does not match the last dimension of x " +
+                      shapeStr(x) + " (expected " + shapeStr({x.back()}) + ")");
+        if (g.at(in[k]).op != OpKind::Param)
+          return fail(std::string(names[k]) + " must be a parameter (it is updated in place)");
+      }
+      if (!(at.f("eps", 1e-5) > 0)) return fail("eps must be positive");
+      return ok({Dim(2), x.back()});
     }
     case OpKind::CrossEntropy: {
       const Shape& z = shapeOf(g, in[0]);

@@ -135,14 +135,15 @@ Graph toInferenceMode(const Graph& forward) {
   Graph g = forward;
   rebuildNodes(g, [](GraphBuilder& b, const Node& n) -> ValueId {
     if (n.op == OpKind::Dropout) return n.inputs[0];  // identity at inference
-    if (n.op != OpKind::BatchNorm) return -1;
-    // (x - running_mean) / sqrt(running_var + eps) * gamma + beta
+    if (n.op != OpKind::BatchMoments) return -1;
+    // The running statistics in the moments' place: [running_mean; 1/sqrt(running_var + eps)].
     const Loc loc = n.loc;
-    auto op = [&](OpKind k, ValueId x, ValueId y) { return b.add(k, {x, y}, {}, loc); };
+    const Shape row{Dim(1), b.graph().at(n.inputs[1]).shape[0]};
+    auto reshape = [&](ValueId x) { return b.add(OpKind::Reshape, {x}, Attrs().set("shape", row), loc); };
     ValueId eps = b.constant(n.attrs.f("eps", 1e-5), {}, loc);
-    ValueId sd = b.add(OpKind::Sqrt, {op(OpKind::Add, n.inputs[4], eps)}, {}, loc);
-    ValueId xhat = op(OpKind::Div, op(OpKind::Sub, n.inputs[0], n.inputs[3]), sd);
-    ValueId y = op(OpKind::Add, op(OpKind::Mul, xhat, n.inputs[1]), n.inputs[2]);
+    ValueId sd = b.add(OpKind::Sqrt, {b.add(OpKind::Add, {n.inputs[2], eps}, {}, loc)}, {}, loc);
+    ValueId rstd = b.add(OpKind::Div, {b.constant(1, {}, loc), sd}, {}, loc);
+    ValueId y = b.add(OpKind::Concat, {reshape(n.inputs[1]), reshape(rstd)}, Attrs().set("axis", int64_t{0}), loc);
     b.graph().at(y).name = n.name;
     return y;
   });

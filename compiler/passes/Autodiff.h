@@ -26,8 +26,9 @@ Graph buildTrainStep(const Graph& forward, int64_t batch = 1024);
 Graph buildInference(const Graph& forward, int64_t batch = 4096);
 
 /// The same graph with training-mode ops rewritten for serving: Dropout becomes the identity
-/// (its users read its operand) and BatchNorm the elementwise form with the running statistics,
-/// (x - running_mean) / sqrt(running_var + eps) * gamma + beta (no side effect). Outputs,
+/// (its users read its operand) and BatchMoments the running statistics, [running_mean;
+/// 1/sqrt(running_var + eps)] (no side effect), which batch_norm's elementwise ops then
+/// apply. Outputs,
 /// losses and named values are renumbered; nothing else changes.
 Graph toInferenceMode(const Graph& forward);
 

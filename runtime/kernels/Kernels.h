@@ -75,12 +75,12 @@ typedef struct ReccShard {
 /// with the same n, concurrently (a barrier). out and in do not overlap.
 void recc_rt_shard_sum_f32(const ReccShard* shard, float* out, const float* in, int64_t n);
 
-/// Training-mode batch norm of x[rows, dim] with per-column batch statistics; updates
-/// running_mean / running_var in place (momentum; unbiased variance for running_var). In a
-/// shard, the statistics are those of the whole batch (shard sums) and shard 0 updates.
-void recc_rt_batch_norm_f32(const ReccShard* shard, float* out, const float* x, const float* gamma,
-                            const float* beta, float* running_mean, float* running_var, int64_t rows,
-                            int64_t dim, float eps, float momentum);
+/// The batch moments of x[rows, dim] per column: out[0, :] the mean, out[1, :] 1/sqrt(biased
+/// variance + eps); updates running_mean / running_var in place (momentum; unbiased variance for
+/// running_var). In a shard, the moments are those of the whole batch (shard sums) and shard 0
+/// updates.
+void recc_rt_batch_moments_f32(const ReccShard* shard, float* out, const float* x, float* running_mean,
+                               float* running_var, int64_t rows, int64_t dim, float eps, float momentum);
 
 /// out[r] = logsumexp(logits[r, :]) - logits[r, target[r]]; 0 where target[r] == ignore_index
 /// or out of [0, classes) (the reference evaluator rejects the latter).

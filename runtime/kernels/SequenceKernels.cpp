@@ -97,19 +97,15 @@ void recc_rt_layer_norm_f32(float* out, const float* x, const float* gamma, cons
   });
 }
 
-void recc_rt_batch_norm_f32(const ReccShard* shard, float* out, const float* x, const float* gamma,
-                            const float* beta, float* running_mean, float* running_var, int64_t rows,
-                            int64_t dim, float eps, float momentum) {
-  // Columns [lo, hi): per-column statistics in double; in a shard, summed over the shards (the
-  // whole batch's rows and sums), the shard's own rows normalised.
+void recc_rt_batch_moments_f32(const ReccShard* shard, float* out, const float* x, float* running_mean,
+                               float* running_var, int64_t rows, int64_t dim, float eps, float momentum) {
+  // Columns [lo, hi): per-column statistics in double (two passes: the mean, then the centred
+  // squares); in a shard, summed over the shards (the whole batch's rows and sums).
   auto columns = [&](int64_t lo, int64_t hi) {
     const int64_t w = hi - lo;
-    thread_local std::vector<double> local, total;
-    thread_local std::vector<float> meanF, scale;
+    thread_local std::vector<double> local, total, mu;
     local.assign(static_cast<size_t>(w + 1), 0.0);  // column sums, then the row count
     total.resize(static_cast<size_t>(w + 1));
-    meanF.resize(static_cast<size_t>(w));
-    scale.resize(static_cast<size_t>(w));
     double* __restrict__ acc = local.data();
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x + r * dim + lo;
@@ -118,47 +114,37 @@ void recc_rt_batch_norm_f32(const ReccShard* shard, float* out, const float* x, 
     acc[w] = static_cast<double>(rows);
     recc::shardSum(shard, total.data(), acc, w + 1);
     const double n = total[static_cast<size_t>(w)];
-    thread_local std::vector<double> mu;
     mu.assign(total.begin(), total.begin() + w);
     for (double& m : mu) m /= n;
     std::fill(local.begin(), local.end(), 0.0);
+    const double* __restrict__ m = mu.data();
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x + r * dim + lo;
       for (int64_t d = 0; d < w; ++d) {
-        double c = xr[d] - mu[static_cast<size_t>(d)];
+        double c = xr[d] - m[d];
         acc[d] += c * c;
       }
     }
     recc::shardSum(shard, total.data(), acc, w);
     const bool updates = !recc::sharded(shard) || shard->index == 0;  // the running stats once
+    const double mo = momentum;
     for (int64_t d = 0; d < w; ++d) {
       const int64_t col = lo + d;
       const double va = total[static_cast<size_t>(d)];
-      double unbiased = n > 1 ? va / (n - 1) : va;
-      double biased = va / n;
-      double rstd = 1 / std::sqrt(biased + static_cast<double>(eps));
+      const double unbiased = n > 1 ? va / (n - 1) : va;
       // In place, like Gather's max_norm: the params hold the updated statistics after the call.
-      const double mo = momentum;
       if (updates) {
-        running_mean[col] = static_cast<float>((1 - mo) * running_mean[col] + mo * mu[static_cast<size_t>(d)]);
+        running_mean[col] = static_cast<float>((1 - mo) * running_mean[col] + mo * m[d]);
         running_var[col] = static_cast<float>((1 - mo) * running_var[col] + mo * unbiased);
       }
-      meanF[static_cast<size_t>(d)] = static_cast<float>(mu[static_cast<size_t>(d)]);
-      scale[static_cast<size_t>(d)] = static_cast<float>(rstd * gamma[col]);
-    }
-    const float* __restrict__ mf = meanF.data();
-    const float* __restrict__ sc = scale.data();
-    const float* __restrict__ bt = beta + lo;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* __restrict__ xr = x + r * dim + lo;
-      float* __restrict__ yr = out + r * dim + lo;
-      for (int64_t d = 0; d < w; ++d) yr[d] = (xr[d] - mf[d]) * sc[d] + bt[d];
+      out[col] = static_cast<float>(m[d]);
+      out[dim + col] = static_cast<float>(1 / std::sqrt(va / n + static_cast<double>(eps)));
     }
   };
   // Whole: chunks own column ranges (no combining across chunks; the result does not depend on
   // the thread count). A shard is one thread already, and all shards must sum the same columns.
   if (recc::sharded(shard)) columns(0, dim);
-  else recc::parallelFor(dim, 6.0 * static_cast<double>(rows * dim), [&](int, int64_t lo, int64_t hi) { columns(lo, hi); });
+  else recc::parallelFor(dim, 4.0 * static_cast<double>(rows * dim), [&](int, int64_t lo, int64_t hi) { columns(lo, hi); });
 }
 
 void recc_rt_cross_entropy_f32(float* out, const float* logits, const int32_t* target, int64_t rows,

@@ -16,7 +16,7 @@ std::vector<std::pair<std::string, void*>> kernelSymbols() {
       RECC_KERNEL(recc_rt_batch_matmul_f32),
       RECC_KERNEL(recc_rt_softmax_f32),
       RECC_KERNEL(recc_rt_layer_norm_f32),
-      RECC_KERNEL(recc_rt_batch_norm_f32),
+      RECC_KERNEL(recc_rt_batch_moments_f32),
       RECC_KERNEL(recc_rt_shard_sum_f32),
       RECC_KERNEL(recc_rt_cross_entropy_f32),
       RECC_KERNEL(recc_rt_positional_encoding_f32),

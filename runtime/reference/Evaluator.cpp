@@ -263,15 +263,13 @@ struct Eval {
     return t;
   }
 
-  Tensor batchNorm(const Node& n) {
-    // Training mode: batch statistics over every leading dim; the running statistics (params)
-    // are updated in place like Gather's max_norm, in the state and in this run's param values.
+  Tensor batchMoments(const Node& n) {
+    // [mean; 1/sqrt(var + eps)] over every leading dim; the running statistics (params) are
+    // updated in place like Gather's max_norm, in the state and in this run's param values.
     const Tensor& x = in(n, 0);
-    const Tensor& gamma = in(n, 1);
-    const Tensor& beta = in(n, 2);
     const double eps = n.attrs.f("eps", 1e-5), momentum = n.attrs.f("momentum", 0.1);
     int64_t dim = x.shape.back(), rows = x.size() / dim;
-    Tensor t = f32(x.shape);
+    Tensor t = f32({2, dim});
     for (int64_t d = 0; d < dim; ++d) {
       double mean = 0, var = 0;
       for (int64_t r0 = 0; r0 < rows; ++r0) mean += x.f[static_cast<size_t>(r0 * dim + d)];
@@ -282,15 +280,12 @@ struct Eval {
       }
       double unbiased = rows > 1 ? var / static_cast<double>(rows - 1) : var;
       var /= static_cast<double>(rows);
-      double rstd = 1 / std::sqrt(var + eps);
-      for (int64_t r0 = 0; r0 < rows; ++r0) {
-        auto i = static_cast<size_t>(r0 * dim + d);
-        t.f[i] = static_cast<float>((x.f[i] - mean) * rstd * gamma.f[static_cast<size_t>(d)] + beta.f[static_cast<size_t>(d)]);
-      }
-      for (size_t k : {size_t{3}, size_t{4}}) {
+      t.f[static_cast<size_t>(d)] = static_cast<float>(mean);
+      t.f[static_cast<size_t>(dim + d)] = static_cast<float>(1 / std::sqrt(var + eps));
+      for (size_t k : {size_t{1}, size_t{2}}) {
         Tensor& run = r[static_cast<size_t>(n.inputs[k])];
         float& v = run.f[static_cast<size_t>(d)];
-        v = static_cast<float>((1 - momentum) * v + momentum * (k == 3 ? mean : unbiased));
+        v = static_cast<float>((1 - momentum) * v + momentum * (k == 1 ? mean : unbiased));
         auto p = static_cast<size_t>(g.at(n.inputs[k]).attrs.i("index"));
         state.values[p][static_cast<size_t>(d)] = v;
       }
@@ -595,7 +590,7 @@ struct Eval {
       case OpKind::Softmax: return softmax(n, in(n, 0), false);
       case OpKind::LogSoftmax: return softmax(n, in(n, 0), true);
       case OpKind::LayerNorm: return layerNorm(n);
-      case OpKind::BatchNorm: return batchNorm(n);
+      case OpKind::BatchMoments: return batchMoments(n);
       case OpKind::CrossEntropy: return crossEntropy(n);
       case OpKind::PositionalEncoding: return positionalEncoding(n);
       case OpKind::Conv1d: return conv1d(n);

@@ -241,7 +241,7 @@ TEST(ZooBuild, BaseSequentialAndDin) {
   EXPECT_EQ(shapeOf(din, "interest"), BD({32}));
   EXPECT_EQ(param(din, "interest.din_scores0.dense0.w")->shape, (Shape{128, 80}));  // [h, t, h-t, h*t]
   EXPECT_EQ(countOps(din, OpKind::Softmax), 0);  // sum pooling, as in the paper
-  EXPECT_GE(countOps(din, OpKind::BatchNorm), 4);  // Dice in the attention unit and the MLP
+  EXPECT_GE(countOps(din, OpKind::BatchMoments), 4);  // Dice in the attention unit and the MLP
   EXPECT_TRUE(param(din, "deep.dice0.batch_norm0.running_mean"));
 
   Graph plus = buildModel(zoo("din_plus.rec"));

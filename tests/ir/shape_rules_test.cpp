@@ -163,11 +163,13 @@ TEST(ShapeRules, NormalisationLossAndConvolution) {
   EXPECT_EQ(f.error(OpKind::LayerNorm, {x, f.param({5}), g4}),
             "layer_norm: gamma [5] does not match the last dimension of x [B,3,4] (expected [4])");
   ValueId one = f.b.constant(1, {4});
-  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::BatchNorm, {x, one, one, g4, g4})).shape), "[B,3,4]");
-  EXPECT_EQ(f.error(OpKind::BatchNorm, {x, g4, g4, g4, one}),
-            "batch_norm: running_var must be a parameter (it is updated in place)");
-  EXPECT_EQ(f.error(OpKind::BatchNorm, {f.param({kB}), g4, g4, g4, g4}),
-            "batch_norm: expects x of shape [B,D] or [B,T,D], got [B]");
+  EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::BatchMoments, {x, g4, g4})).shape), "[2,4]");
+  EXPECT_EQ(f.error(OpKind::BatchMoments, {x, g4, one}),
+            "batch_moments: running_var must be a parameter (it is updated in place)");
+  EXPECT_EQ(f.error(OpKind::BatchMoments, {x, f.param({5}), g4}),
+            "batch_moments: running_mean [5] does not match the last dimension of x [B,3,4] (expected [4])");
+  EXPECT_EQ(f.error(OpKind::BatchMoments, {f.param({kB}), g4, g4}),
+            "batch_moments: expects x of shape [B,D] or [B,T,D], got [B]");
   EXPECT_EQ(shapeStr(f.g.at(f.b.add(OpKind::ShardSum, {g4})).shape), "[4]");
   EXPECT_EQ(f.error(OpKind::ShardSum, {f.ids(3)}),
             "shard_sum: operand 1 is an integer id tensor [B,3]; ids can only be embedded, not used in arithmetic");

@@ -187,10 +187,10 @@ TEST(Threads, EveryKernelIsDeterministicAndMatchesOneThread) {
       y.insert(y.end(), z.begin(), z.end());
       return y;
     }, threads);
-    expectThreadInvariant("batch_norm", [] {
-      auto x = randomVec(13 * 7, 37), g = randomVec(7, 38), bt = randomVec(7, 39);
-      std::vector<float> rm(7, 0.f), rv(7, 1.f), y(x.size());
-      recc_rt_batch_norm_f32(nullptr, y.data(), x.data(), g.data(), bt.data(), rm.data(), rv.data(), 13, 7, 1e-5f, 0.1f);
+    expectThreadInvariant("batch_moments", [] {
+      auto x = randomVec(13 * 7, 37);
+      std::vector<float> rm(7, 0.f), rv(7, 1.f), y(2 * 7);
+      recc_rt_batch_moments_f32(nullptr, y.data(), x.data(), rm.data(), rv.data(), 13, 7, 1e-5f, 0.1f);
       y.insert(y.end(), rm.begin(), rm.end());
       y.insert(y.end(), rv.begin(), rv.end());
       return y;
@@ -231,7 +231,7 @@ TEST(Kernels, SymbolTableListsEveryKernel) {
   }
   for (const char* want : {"recc_rt_matmul_f32", "recc_rt_gather_f32", "recc_rt_scatter_add_f32",
                            "recc_rt_update_f32", "recc_rt_batch_matmul_f32", "recc_rt_softmax_f32",
-                           "recc_rt_layer_norm_f32", "recc_rt_batch_norm_f32", "recc_rt_shard_sum_f32", "recc_rt_cross_entropy_f32",
+                           "recc_rt_layer_norm_f32", "recc_rt_batch_moments_f32", "recc_rt_shard_sum_f32", "recc_rt_cross_entropy_f32",
                            "recc_rt_positional_encoding_f32", "recc_rt_conv1d_f32", "recc_rt_unfold1d_f32",
                            "recc_rt_fold1d_f32", "recc_rt_sparse_update_f32", "recc_rt_parallel_for"})
     EXPECT_TRUE(names.count(want)) << want;
@@ -321,15 +321,17 @@ TEST(Kernels, FoldIsTheAdjointOfUnfold) {
   EXPECT_NEAR(lhs, rhs, 1e-4);
 }
 
-TEST(Kernels, BatchNormUpdatesRunningStatisticsInPlace) {
-  std::vector<float> x = {1, 2, 3, 6}, gamma = {1, 1}, beta = {0, 0}, rm = {0, 0}, rv = {1, 1}, out(4);
-  recc_rt_batch_norm_f32(nullptr, out.data(), x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 2, 2, 1e-5f, 0.1f);
+TEST(Kernels, BatchMomentsUpdateRunningStatisticsInPlace) {
+  std::vector<float> x = {1, 2, 3, 6}, rm = {0, 0}, rv = {1, 1}, out(4);
+  recc_rt_batch_moments_f32(nullptr, out.data(), x.data(), rm.data(), rv.data(), 2, 2, 1e-5f, 0.1f);
   EXPECT_NEAR(rm[0], 0.2f, 1e-6);
   EXPECT_NEAR(rm[1], 0.4f, 1e-6);
   EXPECT_NEAR(rv[0], 1.1f, 1e-6);  // unbiased batch variance 2
   EXPECT_NEAR(rv[1], 1.7f, 1e-6);  // unbiased batch variance 8
-  EXPECT_NEAR(out[0], -1.f, 1e-5);
-  EXPECT_NEAR(out[3], 1.f, 1e-5);
+  EXPECT_NEAR(out[0], 2.f, 1e-6);  // means
+  EXPECT_NEAR(out[1], 4.f, 1e-6);
+  EXPECT_NEAR(out[2], 1 / std::sqrt(1.f + 1e-5f), 1e-6);  // biased variances 1 and 4
+  EXPECT_NEAR(out[3], 1 / std::sqrt(4.f + 1e-5f), 1e-6);
 }
 
 // Shards of one batch on threads of their own (as ShardedGraph runs them when the pool cannot).
@@ -361,20 +363,21 @@ TEST(Shards, ShardSumAddsEveryShardsOperandInShardOrder) {
   }
 }
 
-TEST(Shards, BatchNormInShardsUsesTheWholeBatchStatistics) {
+TEST(Shards, BatchMomentsInShardsAreTheWholeBatchs) {
   const int64_t rows = 11, dim = 5;
-  const auto x = randomVec(static_cast<size_t>(rows * dim), 50), gamma = randomVec(dim, 51), beta = randomVec(dim, 52);
-  std::vector<float> rm(dim, 0.f), rv(dim, 1.f), out(static_cast<size_t>(rows * dim));
-  recc_rt_batch_norm_f32(nullptr, out.data(), x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), rows, dim,
-                         1e-5f, 0.1f);
-  std::vector<float> rm3(dim, 0.f), rv3(dim, 1.f), out3(static_cast<size_t>(rows * dim));
+  const auto x = randomVec(static_cast<size_t>(rows * dim), 50);
+  std::vector<float> rm(dim, 0.f), rv(dim, 1.f), out(static_cast<size_t>(2 * dim));
+  recc_rt_batch_moments_f32(nullptr, out.data(), x.data(), rm.data(), rv.data(), rows, dim, 1e-5f, 0.1f);
+  std::vector<float> rm3(dim, 0.f), rv3(dim, 1.f);
+  std::vector<std::vector<float>> out3(3, std::vector<float>(static_cast<size_t>(2 * dim)));
   const int64_t begin[] = {0, 4, 8, 11};  // 4 + 4 + 3 rows
   onShards(3, [&](const ReccShard* s, int c) {
     const int64_t lo = begin[c], n = begin[c + 1] - lo;
-    recc_rt_batch_norm_f32(s, out3.data() + lo * dim, x.data() + lo * dim, gamma.data(), beta.data(), rm3.data(),
-                           rv3.data(), n, dim, 1e-5f, 0.1f);
+    recc_rt_batch_moments_f32(s, out3[static_cast<size_t>(c)].data(), x.data() + lo * dim, rm3.data(), rv3.data(), n,
+                              dim, 1e-5f, 0.1f);
   });
-  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out3[i], out[i], 1e-6) << i;
+  for (const std::vector<float>& shard : out3)  // every shard has the whole batch's moments
+    for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(shard[i], out[i], 1e-6) << i;
   for (size_t d = 0; d < static_cast<size_t>(dim); ++d) {  // updated once, by shard 0
     EXPECT_NEAR(rm3[d], rm[d], 1e-7) << d;
     EXPECT_NEAR(rv3[d], rv[d], 1e-6) << d;

@@ -3,6 +3,7 @@
 
 #include "GradCheck.h"
 #include "compiler/ir/Verifier.h"
+#include "compiler/ops/Composites.h"
 #include "compiler/passes/Algebra.h"
 
 using namespace recc;
@@ -342,7 +343,8 @@ struct Regularised {
     std::vector<ValueId> p;
     for (int64_t i = 0; i < 5; ++i) p.push_back(b.add(OpKind::Param, {}, Attrs().set("index", i)));
     drop = b.add(OpKind::Dropout, {b.add(OpKind::Mul, {x, p[0]})}, Attrs().set("p", 0.5).set("seed", int64_t(1)), {}, "d");
-    bn = b.add(OpKind::BatchNorm, {drop, p[1], p[2], p[3], p[4]}, Attrs().set("eps", 1e-5), {}, "h");
+    bn = batchNorm(b, drop, p[1], p[2], p[3], p[4], 1e-5, 0.1, {});
+    g.at(bn).name = "h";
     ValueId logit = b.add(OpKind::Sum, {bn}, Attrs().set("axis", int64_t(1)));
     prob = b.add(OpKind::Sigmoid, {logit});
     g.outputs.push_back({"prob", prob, {}});
@@ -358,7 +360,7 @@ TEST(Inference, DropoutBecomesIdentityAndBatchNormUsesRunningStats) {
   Graph inf = buildInference(m.g);
   for (const Node& n : inf.nodes) {
     EXPECT_NE(n.op, OpKind::Dropout);
-    EXPECT_NE(n.op, OpKind::BatchNorm);
+    EXPECT_NE(n.op, OpKind::BatchMoments);
   }
   ASSERT_EQ(inf.outputs.size(), 1u);
   // named values follow the rewrite: "d" is now x * w, "h" the elementwise batch norm

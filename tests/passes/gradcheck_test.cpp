@@ -3,6 +3,7 @@
 #include <set>
 
 #include "GradCheck.h"
+#include "compiler/ops/Composites.h"
 #include "compiler/ops/Gradients.h"
 
 using namespace recc;
@@ -206,18 +207,23 @@ const std::vector<Case>& cases() {
       {"layer_norm_no_affine", [](GradCheck& c) {
          return c.b.add(O::LayerNorm, {c.param({3, 5}), c.b.constant(1, {5}), c.b.constant(0, {5})}, Attrs());
        }},
-      {"batch_norm", [](GradCheck& c) {
-         return c.b.add(O::BatchNorm, {bnInput(c, {4}), c.param({4}), c.param({4}), c.param({4}), c.param({4}, 0.5f, 1.5f)},
+      {"batch_moments", [](GradCheck& c) {
+         return c.b.add(O::BatchMoments, {bnInput(c, {4}), c.param({4}), c.param({4}, 0.5f, 1.5f)},
                         Attrs().set("eps", 1e-5).set("momentum", 0.1));
        }},
+      {"batch_moments_seq", [](GradCheck& c) {
+         return c.b.add(O::BatchMoments, {bnInput(c, {2, 3}), c.param({3}), c.param({3}, 0.5f, 1.5f)}, Attrs());
+       }},
+      {"batch_norm", [](GradCheck& c) {  // the composite: moments, then elementwise
+         return batchNorm(c.b, bnInput(c, {4}), c.param({4}), c.param({4}), c.param({4}), c.param({4}, 0.5f, 1.5f), 1e-5,
+                          0.1, {});
+       }},
       {"batch_norm_seq", [](GradCheck& c) {
-         return c.b.add(O::BatchNorm, {bnInput(c, {2, 3}), c.param({3}), c.param({3}), c.param({3}), c.param({3}, 0.5f, 1.5f)},
-                        Attrs());
+         return batchNorm(c.b, bnInput(c, {2, 3}), c.param({3}), c.param({3}), c.param({3}), c.param({3}, 0.5f, 1.5f),
+                          1e-5, 0.1, {});
        }},
       {"batch_norm_no_affine", [](GradCheck& c) {  // Dice: sigmoid(batch_norm(x)) without gamma/beta
-         ValueId bn = c.b.add(O::BatchNorm, {bnInput(c, {3}), c.b.constant(1, {3}), c.b.constant(0, {3}), c.param({3}),
-                                             c.param({3}, 0.5f, 1.5f)}, Attrs());
-         return un(c, O::Sigmoid, bn);
+         return un(c, O::Sigmoid, batchNorm(c.b, bnInput(c, {3}), -1, -1, c.param({3}), c.param({3}, 0.5f, 1.5f), 1e-5, 0.1, {}));
        }},
       {"cross_entropy", [](GradCheck& c) {
          return c.b.add(O::CrossEntropy, {c.batched({4}, -2, 2), c.ids(0, 4, {2, 0, 3})}, Attrs().set("ignore_index", int64_t{-1}));
