@@ -99,9 +99,9 @@ class JitCompiledGraph final : public CompiledGraph {
                    g.nodes.size(), emitted, compiled - emitted, parts_, parts_ == 1 ? "" : "s", secondsSince(t0) - compiled,
                    fromCache_ ? " (cached object)" : "");
 
-    // One arena per instance for the graph's lifetime, made by the instance's first run (on
-    // the thread that will use it): `recc compile` never pays for them, and later runs
-    // allocate nothing.
+    // One arena per instance for the graph's lifetime, made by allocate() or else by the
+    // instance's first run: `recc compile` never pays for them, and later runs allocate
+    // nothing.
     instances_.resize(static_cast<size_t>(instances));
   }
 
@@ -130,6 +130,10 @@ class JitCompiledGraph final : public CompiledGraph {
   }
 
   void run(const RunArgs& a) override { runOn(a, 0); }
+  void allocate() override {
+    for (Instance& in : instances_)
+      if (!in.arena) makeInstance(in);
+  }
 
   /// run() on instance `which`'s arena: runs on different instances may overlap.
   void runOn(const RunArgs& a, int which) {
@@ -392,6 +396,11 @@ class ShardedGraph final : public CompiledGraph {
         const std::vector<float>& total = partials_[0][plan_.fetchFrom[k].second];
         std::memcpy(a.fetches[k], total.data(), total.size() * sizeof(float));
       }
+  }
+
+  void allocate() override {
+    rows_->allocate();
+    if (whole_) whole_->allocate();
   }
 
   const std::string& llvmIR() const override {

@@ -61,6 +61,10 @@ class CompiledGraph {
                                                 const CodegenOptions& opts = {});
   virtual ~CompiledGraph() = default;
   virtual void run(const RunArgs& args) = 0;
+  /// Allocates every run's arena now, faulting its pages in, instead of at its first run: a
+  /// trainer calls it so that its first timed step or evaluation does not pay for them
+  /// (`recc compile` does not).
+  virtual void allocate() = 0;
   /// The optimised LLVM module as text (`recc compile --emit=llvm`); generated on first use
   /// (also when the code itself came from the object cache).
   virtual const std::string& llvmIR() const = 0;

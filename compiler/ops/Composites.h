@@ -12,4 +12,8 @@ namespace recc {
 ValueId batchNorm(GraphBuilder& b, ValueId x, ValueId gamma, ValueId beta, ValueId runningMean,
                   ValueId runningVar, double eps, double momentum, const Loc& loc);
 
+/// Row k of batch_moments' [2,D] result (0: mean, 1: 1/sqrt(var + eps)) as [1,D] or [1,1,D] (x's
+/// `rank`), to broadcast against x.
+ValueId batchMoment(GraphBuilder& b, ValueId moments, int64_t k, size_t rank, const Loc& loc);
+
 }  // namespace recc

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "compiler/ops/Composites.h"
+
 namespace recc {
 
 namespace {
@@ -57,27 +59,25 @@ ValueId unreduce(G& gb, ValueId gy, const Shape& x, int64_t axis, bool keepdims)
   return gb.broadcastTo(kept, x);
 }
 
-/// Mean over the last axis, kept: [..., D] -> [..., 1] (LayerNorm).
+/// Mean over the last axis, kept: [..., D] -> [..., 1].
 ValueId meanLast(G& gb, ValueId x) {
   const auto last = static_cast<int64_t>(gb.shape(x).size()) - 1;
   return gb.op(OpKind::Mean, {x}, Attrs().set("axis", last).set("keepdims", int64_t{1}));
 }
 
-/// The VJP of a normalisation y = xhat * gamma + beta, xhat = (x - mean) / sqrt(var + eps) with
-/// biased statistics taken by `mean` (LayerNorm: over the last axis), recomputed here with
-/// table ops:
+/// The VJP of layer norm y = xhat * gamma + beta, xhat = (x - mean) / sqrt(var + eps) over the
+/// last axis (biased variance), its statistics recomputed here with table ops:
 ///   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = gy * gamma;
 ///   dgamma = sum(gy * xhat), dbeta = sum(gy) down to [D].
-std::vector<ValueId> normGradient(G& gb, const std::vector<ValueId>& in, ValueId gy, double eps,
-                                  ValueId (*mean)(G&, ValueId)) {
+std::vector<ValueId> layerNormGradient(G& gb, const std::vector<ValueId>& in, ValueId gy, double eps) {
   ValueId x = in[0], gamma = in[1];
   const Shape d = gb.shape(gamma);
-  ValueId xc = gb.sub(x, mean(gb, x));
-  ValueId var = mean(gb, gb.mul(xc, xc));
+  ValueId xc = gb.sub(x, meanLast(gb, x));
+  ValueId var = meanLast(gb, gb.mul(xc, xc));
   ValueId rstd = gb.div(gb.scalar(1), gb.op(OpKind::Sqrt, {gb.add(var, gb.scalar(eps))}));
   ValueId xhat = gb.mul(xc, rstd);
   ValueId g = gb.mul(gy, gamma);
-  ValueId inner = gb.sub(gb.sub(g, mean(gb, g)), gb.mul(xhat, mean(gb, gb.mul(g, xhat))));
+  ValueId inner = gb.sub(gb.sub(g, meanLast(gb, g)), gb.mul(xhat, meanLast(gb, gb.mul(g, xhat))));
   ValueId dx = gb.mul(rstd, inner);
   return {dx, gb.sumTo(gb.mul(gy, xhat), d), gb.sumTo(gy, d)};
 }
@@ -289,17 +289,13 @@ std::vector<ValueId> gradient(GraphBuilder& b, ValueId v, ValueId gy) {
       return {gb.sub(gy, gb.mul(gb.op(OpKind::Exp, {y}), total))};
     }
     case OpKind::LayerNorm:
-      return normGradient(gb, in, gy, n.attrs.f("eps", 1e-5), meanLast);
+      return layerNormGradient(gb, in, gy, n.attrs.f("eps", 1e-5));
     case OpKind::BatchMoments: {
       // y = [mean; r], r = (var + eps)^-1/2 over the N = rows of every leading axis:
       // dmean/dx = 1/N and dr/dx = -r^3 (x - mean) / N, so
       // dx = (gy[0] - gy[1] r^3 (x - mean)) / N. The running stats get nothing.
       const Shape x = sx(0);
-      Shape row(x.size(), Dim(1));
-      row.back() = x.back();
-      auto part = [&](ValueId t, int64_t k) {
-        return gb.reshape(gb.op(OpKind::Slice, {t}, Attrs().set("axis", int64_t{0}).set("begin", k).set("end", k + 1)), row);
-      };
+      auto part = [&](ValueId t, int64_t k) { return batchMoment(b, t, k, x.size(), n.loc); };
       ValueId r = part(y, 1);
       ValueId dx = gb.sub(part(gy, 0), gb.mul(gb.mul(part(gy, 1), gb.mul(r, gb.mul(r, r))), gb.sub(in[0], part(y, 0))));
       double count = 1;  // the static leading dims; the batch's is divided at run time

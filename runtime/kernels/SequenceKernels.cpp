@@ -99,52 +99,52 @@ void recc_rt_layer_norm_f32(float* out, const float* x, const float* gamma, cons
 
 void recc_rt_batch_moments_f32(const ReccShard* shard, float* out, const float* x, float* running_mean,
                                float* running_var, int64_t rows, int64_t dim, float eps, float momentum) {
-  // Columns [lo, hi): per-column statistics in double (two passes: the mean, then the centred
-  // squares); in a shard, summed over the shards (the whole batch's rows and sums).
+  // Columns [lo, hi): per-column sums of (x - s) and (x - s)^2 in double, one pass over x and
+  // one meeting of the shards (whose sums make the whole batch's). The shift s is the running
+  // mean as it was before this call (read before the shards meet; shard 0 writes it after),
+  // which is close to the batch mean, so var = E[(x-s)^2] - E[x-s]^2 loses nothing to
+  // cancellation.
   auto columns = [&](int64_t lo, int64_t hi) {
     const int64_t w = hi - lo;
-    thread_local std::vector<double> local, total, mu;
-    local.assign(static_cast<size_t>(w + 1), 0.0);  // column sums, then the row count
-    total.resize(static_cast<size_t>(w + 1));
-    double* __restrict__ acc = local.data();
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* xr = x + r * dim + lo;
-      for (int64_t d = 0; d < w; ++d) acc[d] += xr[d];
-    }
-    acc[w] = static_cast<double>(rows);
-    recc::shardSum(shard, total.data(), acc, w + 1);
-    const double n = total[static_cast<size_t>(w)];
-    mu.assign(total.begin(), total.begin() + w);
-    for (double& m : mu) m /= n;
-    std::fill(local.begin(), local.end(), 0.0);
-    const double* __restrict__ m = mu.data();
+    thread_local std::vector<double> local, total, shift;
+    local.assign(static_cast<size_t>(2 * w + 1), 0.0);  // sums, sums of squares, the row count
+    total.resize(static_cast<size_t>(2 * w + 1));
+    shift.assign(running_mean + lo, running_mean + hi);
+    double* __restrict__ sum = local.data();
+    double* __restrict__ sq = sum + w;
+    const double* __restrict__ s = shift.data();
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x + r * dim + lo;
       for (int64_t d = 0; d < w; ++d) {
-        double c = xr[d] - m[d];
-        acc[d] += c * c;
+        const double c = xr[d] - s[d];
+        sum[d] += c;
+        sq[d] += c * c;
       }
     }
-    recc::shardSum(shard, total.data(), acc, w);
+    local[static_cast<size_t>(2 * w)] = static_cast<double>(rows);
+    recc::shardSum(shard, total.data(), local.data(), 2 * w + 1);
+    const double n = total[static_cast<size_t>(2 * w)];
     const bool updates = !recc::sharded(shard) || shard->index == 0;  // the running stats once
     const double mo = momentum;
     for (int64_t d = 0; d < w; ++d) {
       const int64_t col = lo + d;
-      const double va = total[static_cast<size_t>(d)];
-      const double unbiased = n > 1 ? va / (n - 1) : va;
+      const double dm = total[static_cast<size_t>(d)] / n;
+      const double mean = s[d] + dm;
+      const double var = std::max(0.0, total[static_cast<size_t>(w + d)] / n - dm * dm);  // biased
+      const double unbiased = n > 1 ? var * n / (n - 1) : var;
       // In place, like Gather's max_norm: the params hold the updated statistics after the call.
       if (updates) {
-        running_mean[col] = static_cast<float>((1 - mo) * running_mean[col] + mo * m[d]);
+        running_mean[col] = static_cast<float>((1 - mo) * running_mean[col] + mo * mean);
         running_var[col] = static_cast<float>((1 - mo) * running_var[col] + mo * unbiased);
       }
-      out[col] = static_cast<float>(m[d]);
-      out[dim + col] = static_cast<float>(1 / std::sqrt(va / n + static_cast<double>(eps)));
+      out[col] = static_cast<float>(mean);
+      out[dim + col] = static_cast<float>(1 / std::sqrt(var + static_cast<double>(eps)));
     }
   };
   // Whole: chunks own column ranges (no combining across chunks; the result does not depend on
   // the thread count). A shard is one thread already, and all shards must sum the same columns.
   if (recc::sharded(shard)) columns(0, dim);
-  else recc::parallelFor(dim, 4.0 * static_cast<double>(rows * dim), [&](int, int64_t lo, int64_t hi) { columns(lo, hi); });
+  else recc::parallelFor(dim, 3.0 * static_cast<double>(rows * dim), [&](int, int64_t lo, int64_t hi) { columns(lo, hi); });
 }
 
 void recc_rt_cross_entropy_f32(float* out, const float* logits, const int32_t* target, int64_t rows,

@@ -20,6 +20,7 @@ class JitEngine : public Engine {
     opts.shards = threadCount();
     compiled_ = CompiledGraph::compile(g, std::move(fetches), opts);
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    compiled_->allocate();
   }
   void run(int64_t batch, const std::vector<const void*>& inputs, ParamState& state,
            const std::vector<float*>& fetches) override {
