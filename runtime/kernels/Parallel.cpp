@@ -81,9 +81,12 @@ class Pool {
     ctx_ = ctx;
     n_ = chunks;
     done_.store(0, std::memory_order_relaxed);
-    gangTaken_.store(1, std::memory_order_relaxed);  // chunk 0 is the caller's
-    gang_.store(true, std::memory_order_relaxed);
     const uint64_t gen = (ticket_.load(std::memory_order_relaxed) >> 32) + 1;
+    // Chunk c >= 1 opens for this generation only (chunk 0 is the caller's): a worker still
+    // holding an older ticket cannot claim it, and the release makes fn_ and ctx_ visible to
+    // the worker whose claim succeeds.
+    for (int c = 1; c < chunks; ++c) gangOpen_[c].store(openFor(gen), std::memory_order_release);
+    gang_.store(true, std::memory_order_relaxed);
     ticket_.store(gen << 32 | static_cast<uint64_t>(chunks));
     if (sleepers_.load() > 0) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -107,26 +110,28 @@ class Pool {
   /// In a gang region, thread `self` runs chunk `self` only.
   bool claimAll(int self) {
     bool ran = false;
-    uint64_t t = ticket_.load(std::memory_order_acquire);
-    if (gang_.load(std::memory_order_acquire)) {
-      const auto chunks = static_cast<int>(t & 0xffff);
-      if (static_cast<int>((t >> 16) & 0xffff) >= chunks || self >= chunks) return false;
-      const uint64_t bit = uint64_t{1} << self;
-      if (gangTaken_.fetch_or(bit, std::memory_order_acq_rel) & bit) return false;
-      fn_(ctx_, self, self, self + 1);
-      done_.fetch_add(1, std::memory_order_release);
-      return true;
-    }
     for (;;) {
+      // Whether the region is a gang is read again with every ticket: a worker that finished a
+      // chunk of an ordinary region may next see a gang's ticket, whose chunks it must not
+      // claim the ordinary way (it would run the caller's chunk 0 a second time).
+      uint64_t t = ticket_.load(std::memory_order_acquire);
       const auto chunks = static_cast<int>(t & 0xffff);
       const auto next = static_cast<int>((t >> 16) & 0xffff);
       if (next >= chunks) return ran;
+      if (gang_.load(std::memory_order_acquire)) {
+        if (self >= chunks) return ran;
+        uint64_t open = openFor(t >> 32);
+        if (!gangOpen_[self].compare_exchange_strong(open, 0, std::memory_order_acq_rel, std::memory_order_relaxed))
+          return ran;  // taken, or opened for another generation than this (stale) ticket's
+        fn_(ctx_, self, self, self + 1);
+        done_.fetch_add(1, std::memory_order_release);
+        return true;
+      }
       if (!ticket_.compare_exchange_weak(t, t + (1u << 16), std::memory_order_acq_rel, std::memory_order_acquire))
         continue;
       fn_(ctx_, next, chunkBegin(n_, chunks, next), chunkBegin(n_, chunks, next + 1));
       done_.fetch_add(1, std::memory_order_release);
       ran = true;
-      t = ticket_.load(std::memory_order_acquire);
     }
   }
 
@@ -167,7 +172,10 @@ class Pool {
   std::atomic<uint64_t> ticket_{0};  // generation << 32 | next chunk << 16 | chunks
   std::atomic<int> done_{0};
   std::atomic<bool> gang_{false};
-  std::atomic<uint64_t> gangTaken_{0};  // gang regions: a bit per chunk claimed
+  // Gang regions: per chunk, openFor(generation) until a worker claims it (then 0).
+  static constexpr int kMaxGang = 64;
+  static uint64_t openFor(uint64_t gen) { return (gen & 0xffffffffu) << 1 | 1; }
+  std::atomic<uint64_t> gangOpen_[kMaxGang] = {};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
   // The current region: written before its ticket is published (release), stable until all of

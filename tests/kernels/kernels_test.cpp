@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -407,6 +408,36 @@ TEST(Threads, GangChunksRunAtOnceOnThreadsOfTheirOwn) {
     *static_cast<bool*>(p) &= !recc::parallelGang(2, [](void*, int, int64_t, int64_t) {}, &inner);
   }, &nested);
   EXPECT_TRUE(nested) << "a gang from inside a parallel region is refused";
+  recc_set_threads(0);
+}
+
+// Back-to-back gang regions, each with its own context on the caller's stack (as a sharded
+// step runs them), mixed with ordinary regions: every gang chunk runs once, with its own
+// region's context. A worker still holding the previous gang's ticket must not claim the next
+// gang's chunk (it would run a finished region's context, and the caller would wait forever).
+TEST(Threads, BackToBackGangRegionsRunEachChunkOnceWithItsOwnContext) {
+  recc_set_threads(2);
+  std::atomic<int> wrong{0};
+  for (int round = 0; round < 5000; ++round) {
+    struct Ctx {
+      int round;
+      int ran[2];
+      std::atomic<int>* wrong;
+    } ctx{round, {0, 0}, &wrong};
+    ASSERT_TRUE(recc::parallelGang(2, [](void* p, int c, int64_t, int64_t) {
+      auto* x = static_cast<Ctx*>(p);
+      ++x->ran[c];
+    }, &ctx));
+    if (ctx.ran[0] != 1 || ctx.ran[1] != 1) wrong.fetch_add(1);
+    if (round % 3 == 0) {
+      std::atomic<int64_t> sum{0};
+      recc::parallelChunks(4, 2, [](void* p, int, int64_t lo, int64_t hi) {
+        static_cast<std::atomic<int64_t>*>(p)->fetch_add(hi - lo);
+      }, &sum);
+      if (sum.load() != 4) wrong.fetch_add(1);
+    }
+  }
+  EXPECT_EQ(wrong.load(), 0);
   recc_set_threads(0);
 }
 
