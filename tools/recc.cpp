@@ -131,7 +131,7 @@ void bindFromData(const Args& a, Graph& g) {
     std::vector<InputDecl> ids;
     for (const InputDecl& in : g.inputs)
       if (in.kind == InputKind::Id || in.kind == InputKind::Ids) ids.push_back(in);
-    encode(readCsv(a.get("data")), ids, vocabs, /*grow=*/true, /*needLabels=*/false, threadCount());
+    encode(readCsv(a.get("data"), threadCount()), ids, vocabs, /*grow=*/true, /*needLabels=*/false, threadCount());
     bindVocabularies(g, vocabSizes(vocabs));
     return;
   }

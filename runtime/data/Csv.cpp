@@ -1,13 +1,18 @@
-// readCsv: a single-pass RFC 4180 reader over the whole file held in memory.
+// readCsv: an RFC 4180 reader over the whole file held in memory, in one pass (in parallel parts
+// for a large file without quotes).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <string_view>
+#include <system_error>
+#include <thread>
 
 #include "runtime/data/Dataset.h"
 
@@ -70,6 +75,12 @@ class Scanner {
   }
 
   int64_t record() const { return record_; }
+  size_t position() const { return pos_; }
+  /// Continues at byte `pos`, the start of record `record` + 1.
+  void seek(size_t pos, int64_t record) {
+    pos_ = pos;
+    record_ = record;
+  }
 
   /// Calls `sink(index, offset, length, inArena)` for each field of the next record and
   /// returns the field count; 0 at end of input.
@@ -155,6 +166,63 @@ std::shared_ptr<uint64_t[]> cellBlock(size_t n) {
   return std::shared_ptr<uint64_t[]>(new uint64_t[n]);
 }
 
+/// Scans the records after the scanner's position into rows firstRow, firstRow + 1, ... of the
+/// column-major cell block (`stride` rows per column); returns how many there were.
+size_t scanRows(Scanner& sc, const std::string& path, uint64_t* cells, size_t stride, size_t ncols,
+                size_t firstRow) {
+  size_t row = firstRow;
+  bool tooLong = false;
+  auto sink = [&](size_t i, size_t off, size_t len, bool inArena) {
+    if (i >= ncols) return;
+    tooLong |= len > CsvTable::kLenMask;
+    cells[i * stride + row] =
+        (uint64_t{off} << CsvTable::kLenBits | len) | (inArena ? CsvTable::kArenaBit : 0);
+  };
+  while (size_t count = sc.next(sink)) {
+    if (count != ncols)
+      throw DataError(path + ": row " + std::to_string(sc.record()) + ": expected " +
+                      std::to_string(ncols) + " fields, found " + std::to_string(count));
+    if (tooLong)
+      throw DataError(path + ": row " + std::to_string(sc.record()) +
+                      ": a field is longer than 16 MiB");
+    ++row;
+  }
+  return row - firstRow;
+}
+
+/// Bytes [begin, end) of the file, whose first record is data row firstRow.
+struct Part {
+  size_t begin, end, firstRow;
+  size_t rows = 0;
+  std::exception_ptr error;
+};
+
+/// The body (the records after the header, from byte `body`) cut at line ends into up to
+/// `threads` parts of at least 4 MiB, scanned in parallel. One part when the body holds a quote
+/// or a CR: a line end then ends a record only outside quotes (or a CR may, alone), which only
+/// scanning from the start can tell.
+std::vector<Part> splitBody(std::string_view text, size_t body, int threads) {
+  constexpr size_t kMinPart = size_t{4} << 20;
+  const size_t bytes = text.size() - body;
+  const size_t n = std::min(static_cast<size_t>(std::max(threads, 1)), bytes / kMinPart);
+  if (n <= 1 || std::memchr(text.data() + body, '"', bytes) || std::memchr(text.data() + body, '\r', bytes))
+    return {{body, text.size(), 0, 0, nullptr}};
+  std::vector<Part> parts;
+  size_t begin = body, row = 0;
+  for (size_t p = 1; p <= n && begin < text.size(); ++p) {
+    size_t end = text.size();
+    if (p < n) {
+      const size_t want = std::max(begin, body + bytes / n * p);
+      const void* nl = std::memchr(text.data() + want, '\n', text.size() - want);
+      if (nl) end = static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1;
+    }
+    parts.push_back({begin, end, row, 0, nullptr});
+    row += static_cast<size_t>(std::count(text.data() + begin, text.data() + end, '\n'));
+    begin = end;
+  }
+  return parts;
+}
+
 }  // namespace
 
 int CsvTable::column(const std::string& name) const {
@@ -163,7 +231,7 @@ int CsvTable::column(const std::string& name) const {
   return -1;
 }
 
-CsvTable readCsv(const std::string& path) {
+CsvTable readCsv(const std::string& path, int threads) {
   auto file = std::make_shared<FileBytes>(path);
   std::string_view text = file->view();
   if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);
@@ -195,25 +263,39 @@ CsvTable readCsv(const std::string& path) {
   const size_t ncols = t.header.size();
   t.stride_ = lines;
   t.cells_ = cellBlock(ncols * lines);  // uninitialised: only rows < t.rows are read
-  uint64_t* cells = t.cells_.get();
-  size_t row = 0;
-  bool tooLong = false;
-  auto sink = [&](size_t i, size_t off, size_t len, bool inArena) {
-    if (i >= ncols) return;
-    tooLong |= len > CsvTable::kLenMask;
-    cells[i * lines + row] =
-        (uint64_t{off} << CsvTable::kLenBits | len) | (inArena ? CsvTable::kArenaBit : 0);
-  };
-  while (size_t count = sc.next(sink)) {
-    if (count != ncols)
-      throw DataError(path + ": row " + std::to_string(sc.record()) + ": expected " +
-                      std::to_string(ncols) + " fields, found " + std::to_string(count));
-    if (tooLong)
-      throw DataError(path + ": row " + std::to_string(sc.record()) +
-                      ": a field is longer than 16 MiB");
-    ++row;
+  std::vector<Part> parts = splitBody(text, sc.position(), threads);
+  if (parts.size() == 1) {
+    t.rows = static_cast<int64_t>(scanRows(sc, path, t.cells_.get(), lines, ncols, 0));
+  } else {
+    // Quotes are excluded (splitBody), so no cell goes to the arena.
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      std::string noArena;
+      for (size_t p; (p = next++) < parts.size();) {
+        Part& part = parts[p];
+        Scanner partSc(path, text.substr(0, part.end), noArena);
+        partSc.seek(part.begin, static_cast<int64_t>(part.firstRow) + 1);
+        try {
+          part.rows = scanRows(partSc, path, t.cells_.get(), lines, ncols, part.firstRow);
+        } catch (...) {
+          part.error = std::current_exception();
+        }
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      try {
+        helpers.emplace_back(work);
+      } catch (const std::system_error&) {  // no thread to be had: the others take its part
+        break;
+      }
+    }
+    work();
+    for (std::thread& h : helpers) h.join();
+    for (const Part& part : parts)  // the first error in the file, as one pass would report
+      if (part.error) std::rethrow_exception(part.error);
+    t.rows = static_cast<int64_t>(parts.back().firstRow + parts.back().rows);
   }
-  t.rows = static_cast<int64_t>(row);
   t.storage_ = std::move(file);
   return t;
 }

@@ -70,14 +70,16 @@ class CsvTable {
   static constexpr uint64_t kArenaBit = uint64_t{1} << 63;
 
  private:
-  friend CsvTable readCsv(const std::string& path);
+  friend CsvTable readCsv(const std::string& path, int threads);
   std::shared_ptr<const void> storage_;  // owns the bytes text_ points into
   const char* text_ = nullptr;
   std::string arena_;
   std::shared_ptr<uint64_t[]> cells_;  // cells_[c * stride_ + r], r < rows
   size_t stride_ = 0;
 };
-CsvTable readCsv(const std::string& path);
+/// Reads `path`; a large file without quotes or CRs is scanned on up to `threads` threads, with
+/// the same table and the same first error as one.
+CsvTable readCsv(const std::string& path, int threads = 1);
 
 /// A vocabulary: token ids 0 ("<pad>") and 1 ("<oov>") are reserved, data tokens count from 2.
 /// The token bytes sit back to back in one buffer and an open-addressing index maps them to
@@ -98,9 +100,10 @@ class Vocab {
   /// Makes room for `more` new tokens without rehashing the index or moving the buffers on
   /// the way (the bytes are guessed at 8 per token).
   void reserve(size_t more);
-  /// Asks for the cache line where `tok` is (or would be) indexed: issued a few tokens ahead,
-  /// the misses of a large vocabulary overlap instead of stalling one after another.
-  void prefetch(std::string_view tok) const;
+  /// Ids of cells[begin, end) into out[begin, end), as add() (with `grow`) or lookup() row by
+  /// row would give them; an empty cell is 1. Returns how many are 1 (empty or unseen). A
+  /// large index is probed in cache-sized ranges (see Vocab.cpp).
+  int64_t encode(CsvTable::Column cells, int64_t begin, int64_t end, bool grow, int32_t* out);
 
  private:
   struct Slot {
@@ -110,9 +113,13 @@ class Vocab {
   // The slot holding tok, or the empty slot where it belongs.
   size_t find(std::string_view tok, uint64_t key, uint32_t hash) const;
   void rehash(size_t slots);
+  void push(std::string_view tok, uint64_t key);  // appends a token's bytes and key
+  struct BulkScratch;
+  void loadRange(size_t k) const;
+  int64_t encodeBulk(CsvTable::Column cells, int64_t begin, int64_t n, bool grow, int32_t* out, BulkScratch& s);
   std::string text_;               // every token's bytes, in id order
   std::vector<uint64_t> offsets_;  // token id's bytes: text_[offsets_[id], offsets_[id + 1])
-  std::vector<uint64_t> keys_;     // keys_[id]: the token's key (see Encode.cpp)
+  std::vector<uint64_t> keys_;     // keys_[id]: the token's key (see Vocab.cpp)
   std::vector<Slot> slots_;        // size is a power of two, at most 3/4 full (linear probing)
 };
 using Vocabularies = std::map<std::string, Vocab>;

@@ -13,117 +13,6 @@
 
 namespace recc {
 
-Vocab::Vocab() : text_("<pad><oov>"), offsets_{0, 5, 10}, keys_(2, 0) {}
-
-namespace {
-
-constexpr uint64_t kLongKey = ~uint64_t{0};
-
-/// Tokens of up to 7 bytes are keyed by their bytes and length (compared without touching
-/// `tokens`); longer ones share kLongKey and are compared as strings.
-uint64_t tokenKey(std::string_view tok) {
-  if (tok.size() > 7) return kLongKey;
-  uint64_t k = uint64_t{tok.size()} << 56;
-  for (size_t i = 0; i < tok.size(); ++i)  // not memcpy: a variable-length call costs more
-    k |= uint64_t{static_cast<unsigned char>(tok[i])} << (8 * i);
-  return k;
-}
-
-uint32_t tokenHash(std::string_view tok, uint64_t key) {
-  uint64_t h = key;
-  if (key == kLongKey) {  // FNV-1a
-    h = 1469598103934665603ull;
-    for (unsigned char c : tok) h = (h ^ c) * 1099511628211ull;
-  }
-  h ^= h >> 33;  // a 64-bit finaliser spreads the low bits used for the slot index
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return static_cast<uint32_t>(h);
-}
-
-}  // namespace
-
-size_t Vocab::find(std::string_view tok, uint64_t key, uint32_t hash) const {
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = hash & mask;; i = (i + 1) & mask) {
-    const Slot& s = slots_[i];
-    if (s.id == 0) return i;
-    if (s.hash == hash && keys_[static_cast<size_t>(s.id)] == key && (key != kLongKey || token(s.id) == tok))
-      return i;
-  }
-}
-
-namespace {
-
-/// reserve(), with huge-page advice for a block large enough to be mapped on its own (see
-/// Memory.h): a table of millions of slots is then probed without a TLB miss per lookup.
-template <class V>
-void reserveLarge(V& v, size_t n) {
-  if (n <= v.capacity()) return;
-  v.reserve(n);
-  adviseHugePages(v.data(), v.capacity() * sizeof(v[0]));
-}
-
-}  // namespace
-
-void Vocab::rehash(size_t slots) {
-  std::vector<Slot> old = std::move(slots_);
-  slots_.clear();
-  reserveLarge(slots_, slots);
-  slots_.assign(slots, Slot{});
-  const size_t mask = slots - 1;
-  for (const Slot& s : old) {
-    if (s.id == 0) continue;
-    size_t i = s.hash & mask;
-    while (slots_[i].id != 0) i = (i + 1) & mask;
-    slots_[i] = s;
-  }
-}
-
-void Vocab::reserve(size_t more) {
-  const size_t n = keys_.size() + more;
-  reserveLarge(keys_, n);
-  reserveLarge(offsets_, n + 1);
-  reserveLarge(text_, text_.size() + 8 * more);
-  size_t slots = 64;
-  while (3 * slots < 4 * n) slots *= 2;
-  if (slots > slots_.size()) rehash(slots);
-}
-
-void Vocab::prefetch(std::string_view tok) const {
-  // A small index stays in cache; hashing each token twice would then cost more than it saves.
-  constexpr size_t kCachedSlots = size_t{1} << 17;
-  if (slots_.size() > kCachedSlots) __builtin_prefetch(&slots_[tokenHash(tok, tokenKey(tok)) & (slots_.size() - 1)]);
-}
-
-// The reserved tokens are not indexed: a data token spelled "<oov>" is an ordinary token.
-int32_t Vocab::add(std::string_view tok) {
-  if (4 * (keys_.size() + 1) > 3 * slots_.size()) rehash(slots_.empty() ? 64 : 2 * slots_.size());
-  const uint64_t key = tokenKey(tok);
-  const uint32_t h = tokenHash(tok, key);
-  Slot& s = slots_[find(tok, key, h)];
-  if (s.id != 0) return s.id;
-  s.hash = h;
-  s.id = static_cast<int32_t>(keys_.size());
-  keys_.push_back(key);
-  text_.append(tok);
-  offsets_.push_back(text_.size());
-  return s.id;
-}
-
-int32_t Vocab::lookup(std::string_view tok) const {
-  if (slots_.empty()) return 1;
-  const uint64_t key = tokenKey(tok);
-  const Slot& s = slots_[find(tok, key, tokenHash(tok, key))];
-  return s.id == 0 ? 1 : s.id;
-}
-
-std::map<std::string, int64_t> vocabSizes(const Vocabularies& v) {
-  std::map<std::string, int64_t> out;
-  for (const auto& [name, voc] : v) out[name] = voc.size();
-  return out;
-}
-
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -154,38 +43,6 @@ bool parseFloat(std::string_view s, float& out) {
 /// sized for the rest of the column at once (see distinctEstimate).
 constexpr int64_t kSampleRows = int64_t{1} << 16;
 
-}  // namespace
-
-// HyperLogLog (Flajolet et al., 2007) with 4096 registers over the cells' hashes. One pass of
-// hashing lets a column of millions of distinct ids size its vocabulary once, instead of
-// rehashing the index and moving the token buffers at every doubling, which took most of the
-// time of reading such a file.
-size_t distinctEstimate(CsvTable::Column cells, int64_t from) {
-  constexpr int kBits = 12;
-  constexpr size_t kRegisters = size_t{1} << kBits;
-  std::vector<uint8_t> reg(kRegisters, 0);
-  for (int64_t r = from; r < cells.size(); ++r) {
-    const std::string_view tok = cells[r];
-    const uint32_t h = tokenHash(tok, tokenKey(tok));
-    const uint32_t rest = h << kBits;  // the bits not used for the register index
-    const auto rank = static_cast<uint8_t>(rest == 0 ? 32 - kBits + 1 : __builtin_clz(rest) + 1);
-    uint8_t& m = reg[h >> (32 - kBits)];
-    m = std::max(m, rank);
-  }
-  double sum = 0;
-  size_t zeros = 0;
-  for (uint8_t m : reg) {
-    sum += std::ldexp(1.0, -m);
-    zeros += m == 0;
-  }
-  const double m = kRegisters;
-  double e = 0.7213 / (1 + 1.079 / m) * m * m / sum;
-  if (e <= 2.5 * m && zeros > 0) e = m * std::log(m / static_cast<double>(zeros));  // small counts
-  return static_cast<size_t>(e);
-}
-
-namespace {
-
 class Encoder {
  public:
   Encoder(bool grow, Dataset& d) : grow_(grow), d_(d) {}
@@ -199,22 +56,16 @@ class Encoder {
 
   void id(CsvTable::Column cells, Vocab& v, Column& out) {
     out.dtype = DType::I32;
-    const size_t rows = static_cast<size_t>(cells.size());
-    out.ids.resize(rows);
-    const int64_t before = v.size();
-    constexpr int64_t kAhead = 16;  // rows between a prefetch and its use
-    for (int64_t r = 0; r < cells.size(); ++r) {
-      if (r == kSampleRows && grow_ && v.size() - before > kSampleRows / 2)
-        v.reserve(distinctEstimate(cells, r));  // mostly new ids so far: size for the rest
-      if (r + kAhead < cells.size()) v.prefetch(cells[r + kAhead]);
-      std::string_view cell = cells[r];
-      if (cell.empty()) {  // a missing id is unknown, not padding (see Dataset.h)
-        out.ids[static_cast<size_t>(r)] = 1;
-        ++d_.oovCount;
-      } else {
-        out.ids[static_cast<size_t>(r)] = token(v, cell);
-      }
+    out.ids = zeroed<int32_t>(static_cast<size_t>(cells.size()));
+    const int64_t head = std::min(cells.size(), kSampleRows), before = v.size();
+    d_.oovCount += v.encode(cells, 0, head, grow_, out.ids.data());
+    if (grow_ && head < cells.size() && v.size() - before > kSampleRows / 2) {
+      // Mostly new ids so far: size for the rest, with a margin over the estimate's error (a
+      // vocabulary that outgrows its buffers copies them).
+      const size_t rest = distinctEstimate(cells, head);
+      v.reserve(rest + rest / 16);
     }
+    d_.oovCount += v.encode(cells, head, cells.size(), grow_, out.ids.data());
   }
 
   /// Counts data row r as one more truncated cell of `t`'s column.
@@ -230,7 +81,7 @@ class Encoder {
     out.dtype = DType::I32;
     out.width = len;
     const size_t rows = static_cast<size_t>(cells.size());
-    out.ids.assign(rows * static_cast<size_t>(len), 0);
+    out.ids = zeroed<int32_t>(rows * static_cast<size_t>(len));
     for (size_t r = 0; r < rows; ++r) {
       std::string_view cell = cells[static_cast<int64_t>(r)];
       int32_t* row = out.ids.data() + r * static_cast<size_t>(len);
@@ -255,7 +106,7 @@ class Encoder {
     out.dtype = DType::F32;
     out.width = width;
     const size_t rows = static_cast<size_t>(cells.size());
-    out.values.resize(rows * static_cast<size_t>(width));
+    out.values = zeroed<float>(rows * static_cast<size_t>(width));
     for (size_t r = 0; r < rows; ++r) {
       std::string_view cell = cells[static_cast<int64_t>(r)];
       float* row = out.values.data() + r * static_cast<size_t>(width);
@@ -288,7 +139,7 @@ class Encoder {
   void label(CsvTable::Column cells, const Where& w, Column& out) {
     out.dtype = DType::F32;
     const size_t rows = static_cast<size_t>(cells.size());
-    out.values.resize(rows);
+    out.values = zeroed<float>(rows);
     for (size_t r = 0; r < rows; ++r) {
       std::string_view cell = cells[static_cast<int64_t>(r)];
       float x = 0;
@@ -367,7 +218,7 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
     if (c < 0 && in.kind == InputKind::Label && !needLabels) {
       // Scoring a file without labels: the graph still has a label input; feed zeros.
       out.dtype = DType::F32;
-      out.values.assign(static_cast<size_t>(csv.rows), 0.0f);
+      out.values = zeroed<float>(static_cast<size_t>(csv.rows));
       return;
     }
     if (c < 0) {

@@ -1,4 +1,4 @@
-// zeroedFloats: huge-page advice for large buffers (see Memory.h).
+// Huge-page advice for large buffers (see Memory.h).
 #include "runtime/kernels/Memory.h"
 
 #include <sys/mman.h>
@@ -22,16 +22,6 @@ void adviseHugePages(void* p, size_t bytes) {
 
 size_t hugePageAlignment(size_t bytes, size_t minimum) {
   return bytes >= kAdvised && minimum < kHuge ? kHuge : minimum;
-}
-
-std::vector<float> zeroedFloats(size_t n) {
-  std::vector<float> v;
-  // Blocks this large come straight from mmap (Kernels.cpp sets the threshold to 32 MiB), so
-  // the reserved pages are untouched and the advice decides how they fault in.
-  v.reserve(n);
-  adviseHugePages(v.data(), n * sizeof(float));
-  v.resize(n, 0.0f);
-  return v;
 }
 
 }  // namespace recc

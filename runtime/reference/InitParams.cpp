@@ -24,7 +24,7 @@ ParamState initParams(const Graph& g, uint64_t seed) {
     for (const Dim& d : p.shape)
       if (!d.isStatic())
         throw DiagError(p.loc, "parameter '" + p.name + "' has the unbound dimension " + d.str());
-    std::vector<float> v = zeroedFloats(static_cast<size_t>(numElements(p.shape, 0)));
+    std::vector<float> v = zeroed<float>(static_cast<size_t>(numElements(p.shape, 0)));
     if (p.init == "normal") {
       // Box-Muller, both outputs of a pair used (std::normal_distribution is
       // implementation-defined, so it would make checkpoints differ across standard libraries).
@@ -42,8 +42,8 @@ ParamState initParams(const Graph& g, uint64_t seed) {
       throw DiagError(p.loc, "parameter '" + p.name + "': unknown initialiser '" + p.init +
                                  "' (expected normal, uniform, zeros or ones)");
     }
-    s.m.push_back(zeroedFloats(v.size()));
-    s.v.push_back(zeroedFloats(v.size()));
+    s.m.push_back(zeroed<float>(v.size()));
+    s.v.push_back(zeroed<float>(v.size()));
     s.values.push_back(std::move(v));
   }
   return s;

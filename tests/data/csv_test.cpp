@@ -111,6 +111,34 @@ TEST(Csv, ManyRowsAndQuotedCellsKeepTheirValues) {
   EXPECT_EQ(copy.col(1).size(), 300000);
 }
 
+// A large file without quotes is scanned in parts on several threads: the same table, and the
+// same first error (with its row) as one thread.
+TEST(Csv, ThreadsGiveTheOneThreadTableAndError) {
+  std::string text = "id,name,x\n";
+  for (int r = 0; r < 800000; ++r)
+    text += std::to_string(r * 7) + ",name" + std::to_string(r % 977) + "," + std::to_string(r % 3) + "\n";
+  ASSERT_GT(text.size(), size_t{12} << 20);  // parts of 4 MiB: 3 threads get 3 parts
+  for (const std::string& tail : {std::string(), std::string("1,2,3"), std::string("\n\n")}) {
+    const std::string path = tempFile("parts.csv", text + tail);
+    CsvTable one = readCsv(path, 1);
+    for (int threads : {2, 3}) {
+      CsvTable many = readCsv(path, threads);
+      ASSERT_EQ(many.header, one.header);
+      ASSERT_EQ(many.rows, one.rows) << threads;
+      for (size_t c = 0; c < 3; ++c)
+        for (int64_t r = 0; r < one.rows; ++r) ASSERT_EQ(many.cell(c, r), one.cell(c, r)) << c << " " << r;
+    }
+  }
+  // Ragged rows in the second and third thirds: the first is reported.
+  std::string bad = text;
+  bad.replace(bad.find("\n4200000,"), 1, "\n7\n");        // data row 600,000
+  bad.replace(bad.find("\n2100000,"), 1, "\n1,2,3,4\n");  // data row 300,000
+  const std::string path = tempFile("parts-bad.csv", bad);
+  const std::string want = dataError([&] { readCsv(path, 1); });
+  EXPECT_CONTAINS(want, "row 300002: expected 3 fields, found 4");
+  EXPECT_EQ(dataError([&] { readCsv(path, 3); }), want);
+}
+
 TEST(Csv, QuotedEmptyAndHeaderCells) {
   CsvTable t = readCsv(testing::tempFile("qh.csv", "\"a\"\"b\",c\n\"\",\"\"\"\"\n"));
   ASSERT_EQ(t.header, (std::vector<std::string>{"a\"b", "c"}));

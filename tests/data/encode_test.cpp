@@ -61,11 +61,11 @@ TEST(Encode, SmallFileAllKinds) {
   EXPECT_EQ(sizes["movie"], 5);
 }
 
-// A one-column CSV "id" whose row r holds token(r).
+// A CSV "id,x" whose row r has id token(r) (which may be empty).
 template <class F>
 CsvTable idColumn(const std::string& name, int64_t rows, F token) {
-  std::string text = "id\n";
-  for (int64_t r = 0; r < rows; ++r) text += token(r) + "\n";
+  std::string text = "id,x\n";
+  for (int64_t r = 0; r < rows; ++r) text += token(r) + ",0\n";
   return readCsv(testing::tempFile(name, text));
 }
 
@@ -102,6 +102,50 @@ TEST(Encode, MostlyDistinctIdColumnKeepsFirstAppearanceOrder) {
     }
   }
   EXPECT_EQ(voc.lookup("1400000"), 200002);  // the first new id after row 200,000 (r = 200,000)
+}
+
+// Vocab::encode probes an index too large for the cache in ranges, in several passes
+// (Vocab.cpp); it must give exactly the ids, vocabulary and unknown count of add() or lookup()
+// row by row. Encoding the column in pieces also covers chunk after chunk, and the first pieces
+// (while the index is small) the row-by-row path.
+TEST(Vocab, BulkEncodeMatchesRowByRow) {
+  const int64_t rows = 300000;
+  CsvTable train = idColumn("bulk.csv", rows, [](int64_t r) -> std::string {
+    if (r % 97 == 0) return "";
+    if (r % 5 == 0) return "a-long-token-" + std::to_string(r % 20011);  // > 7 bytes, repeated
+    if (r % 3 == 0) return std::to_string((r * 7919) % 150000);         // repeats, near and far
+    return std::to_string(r);                                             // mostly new
+  });
+  Vocab oneByOne, bulk;
+  std::vector<int32_t> want(rows), got(rows, -7);
+  int64_t wantUnknown = 0, unknown = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::string_view tok = train.col(0)[r];
+    want[static_cast<size_t>(r)] = tok.empty() ? 1 : oneByOne.add(tok);
+    wantUnknown += tok.empty();
+  }
+  for (int64_t b = 0; b < rows; b += 50000) unknown += bulk.encode(train.col(0), b, b + 50000, true, got.data());
+  ASSERT_GT(oneByOne.size(), 3 * (int64_t{1} << 17) / 4);  // the later pieces took the bulk path
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(unknown, wantUnknown);
+  EXPECT_TRUE(bulk == oneByOne);
+  for (int64_t id = 2; id < oneByOne.size(); ++id) ASSERT_EQ(bulk.lookup(oneByOne.token(id)), id) << id;
+
+  // Scoring: seen, unseen and empty cells.
+  CsvTable test = idColumn("bulk-test.csv", rows, [](int64_t r) -> std::string {
+    if (r % 89 == 0) return "";
+    return r % 2 ? std::to_string(r) : "unseen" + std::to_string(r);
+  });
+  std::vector<int32_t> wantTest(rows), gotTest(rows, -7);
+  wantUnknown = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::string_view tok = test.col(0)[r];
+    wantTest[static_cast<size_t>(r)] = tok.empty() ? 1 : oneByOne.lookup(tok);
+    wantUnknown += wantTest[static_cast<size_t>(r)] == 1;
+  }
+  EXPECT_EQ(bulk.encode(test.col(0), 0, rows, false, gotTest.data()), wantUnknown);
+  EXPECT_EQ(gotTest, wantTest);
+  EXPECT_TRUE(bulk == oneByOne);  // lookups add nothing
 }
 
 TEST(Vocab, ShortAndLongTokensAndGrowth) {

@@ -477,11 +477,11 @@ bool hugePagesAvailable() { return static_cast<bool>(std::ifstream("/sys/kernel/
 // Parameter buffers are zeros; large ones are advised onto transparent huge pages before they
 // are touched.
 TEST(Memory, LargeBuffersAreZeroAndAdvisedOntoHugePages) {
-  std::vector<float> small = recc::zeroedFloats(1000);
+  std::vector<float> small = recc::zeroed<float>(1000);
   ASSERT_EQ(small.size(), 1000u);
   for (float x : small) ASSERT_EQ(x, 0.0f);
   const size_t n = size_t{40} << 20;  // 160 MiB of floats
-  std::vector<float> big = recc::zeroedFloats(n);
+  std::vector<float> big = recc::zeroed<float>(n);
   ASSERT_EQ(big.size(), n);
   EXPECT_EQ(big.front(), 0.0f);
   EXPECT_EQ(big[n / 2], 0.0f);

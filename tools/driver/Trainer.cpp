@@ -185,7 +185,7 @@ TrainResult train(const TrainOptions& o) {
   }
   auto tLoad = Clock::now();
   Vocabularies vocabs = resumed.vocabs;
-  CsvTable trainCsv = readCsv(o.trainPath), testCsv = readCsv(o.testPath);
+  CsvTable trainCsv = readCsv(o.trainPath, threadCount()), testCsv = readCsv(o.testPath, threadCount());
   Dataset trainSet = encode(trainCsv, fwd.inputs, vocabs, /*grow=*/true, /*needLabels=*/true, threadCount());
   Dataset testSet = encode(testCsv, fwd.inputs, vocabs, /*grow=*/false, /*needLabels=*/true, threadCount());
   double loadSeconds = since(tLoad);
@@ -324,7 +324,7 @@ Metrics evaluateCheckpoint(const std::string& ckptPath, const std::string& dataP
     throw DataError(ckptPath + ": the model source " + c.modelPath +
                     " changed since this checkpoint was written; retrain, or restore the model file");
   Vocabularies vocabs = c.vocabs;
-  Dataset d = encode(readCsv(dataPath), fwd.inputs, vocabs, /*grow=*/false, needLabels, threadCount());
+  Dataset d = encode(readCsv(dataPath, threadCount()), fwd.inputs, vocabs, /*grow=*/false, needLabels, threadCount());
   warnTruncated(d);
   bindVocabularies(fwd, vocabSizes(vocabs));
   if (fwd.params.size() != c.params.size())
