@@ -2,8 +2,10 @@
 // genres, a year, floats, a 0/1 label, a few quoted cells) and times readCsv and encode.
 // Not part of the build or the tests; compile by hand against the data library:
 //
-//   g++ -O2 -std=c++17 -I. bench/csv_speed.cpp BUILD/librecc_data.a BUILD/librecc_ir.a \
-//       -o /tmp/csv_speed && /tmp/csv_speed [MB] [path]
+//   g++ -O2 -std=c++17 -I. bench/csv_speed.cpp BUILD/librecc_{data,kernels,ir}.a -o /tmp/csv_speed
+//   /tmp/csv_speed [MB] [threads] [path]
+//
+// threads (default 2) is what `recc train --threads N` passes to readCsv and encode.
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -59,7 +61,8 @@ size_t writeFile(const std::string& path, size_t targetBytes) {
 
 int main(int argc, char** argv) {
   size_t mb = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 100;
-  std::string path = argc > 2 ? argv[2] : "/tmp/recc_csv_speed.csv";
+  const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
+  std::string path = argc > 3 ? argv[3] : "/tmp/recc_csv_speed.csv";
   size_t bytes = writeFile(path, mb << 20);
   double size = static_cast<double>(bytes) / 1e6;
 
@@ -74,16 +77,16 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < 3; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
     double c0 = cpuSeconds();
-    recc::CsvTable t = recc::readCsv(path);
+    recc::CsvTable t = recc::readCsv(path, threads);
     double read = seconds(t0), readCpu = cpuSeconds() - c0;
     auto t1 = std::chrono::steady_clock::now();
     double c1 = cpuSeconds();
     recc::Vocabularies v;
-    recc::Dataset d = recc::encode(t, inputs, v, true, true);
+    recc::Dataset d = recc::encode(t, inputs, v, true, true, threads);
     double enc = seconds(t1), encCpu = cpuSeconds() - c1;
-    std::printf("%.1f MB, %lld rows: readCsv %.0f MB/s (cpu %.0f MB/s); encode %.0f MB/s "
+    std::printf("%d threads, %.1f MB, %lld rows: readCsv %.0f MB/s (cpu %.0f MB/s); encode %.0f MB/s "
                 "(cpu %.0f MB/s); read+encode %.0f MB/s (cpu %.0f MB/s)\n",
-                size, static_cast<long long>(t.rows), size / read, size / readCpu, size / enc,
+                threads, size, static_cast<long long>(t.rows), size / read, size / readCpu, size / enc,
                 size / encCpu, size / (read + enc), size / (readCpu + encCpu));
   }
   std::remove(path.c_str());
