@@ -1,5 +1,5 @@
-// readCsv: an RFC 4180 reader over the whole file held in memory, in one pass (in parallel parts
-// for a large file without quotes).
+// readCsv: an RFC 4180 reader over the whole file held in memory, in one pass (a large file in
+// parts on several threads).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -190,24 +190,25 @@ size_t scanRows(Scanner& sc, const std::string& path, uint64_t* cells, size_t st
   return row - firstRow;
 }
 
-/// Bytes [begin, end) of the file, whose first record is data row firstRow.
+/// Bytes [begin, end) of the file, taken to start at data row firstRow and to hold `lineEnds`
+/// records, each ended by a '\n' (plus one unterminated record at the end of the file).
 struct Part {
-  size_t begin, end, firstRow;
+  size_t begin, end, firstRow, lineEnds;
   size_t rows = 0;
+  std::string arena;  // its own: the parts are scanned at the same time
   std::exception_ptr error;
+  bool holds(size_t fileSize) const { return !error && rows == lineEnds + (end == fileSize); }
 };
 
-/// The body (the records after the header, from byte `body`) cut at line ends into up to
-/// `threads` parts of at least 4 MiB, scanned in parallel. One part when the body holds a quote
-/// or a CR: a line end then ends a record only outside quotes (or a CR may, alone), which only
-/// scanning from the start can tell.
+/// The body (the records after the header, from byte `body`) cut after line ends into up to
+/// `threads` parts of at least 4 MiB; none (the caller scans it in one pass) when that would be
+/// one part, or when the body holds a CR, which may end a record alone.
 std::vector<Part> splitBody(std::string_view text, size_t body, int threads) {
   constexpr size_t kMinPart = size_t{4} << 20;
   const size_t bytes = text.size() - body;
   const size_t n = std::min(static_cast<size_t>(std::max(threads, 1)), bytes / kMinPart);
-  if (n <= 1 || std::memchr(text.data() + body, '"', bytes) || std::memchr(text.data() + body, '\r', bytes))
-    return {{body, text.size(), 0, 0, nullptr}};
   std::vector<Part> parts;
+  if (n <= 1 || std::memchr(text.data() + body, '\r', bytes)) return parts;
   size_t begin = body, row = 0;
   for (size_t p = 1; p <= n && begin < text.size(); ++p) {
     size_t end = text.size();
@@ -216,11 +217,58 @@ std::vector<Part> splitBody(std::string_view text, size_t body, int threads) {
       const void* nl = std::memchr(text.data() + want, '\n', text.size() - want);
       if (nl) end = static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1;
     }
-    parts.push_back({begin, end, row, 0, nullptr});
-    row += static_cast<size_t>(std::count(text.data() + begin, text.data() + end, '\n'));
+    const auto lineEnds = static_cast<size_t>(std::count(text.data() + begin, text.data() + end, '\n'));
+    parts.push_back({begin, end, row, lineEnds, 0, {}, nullptr});
+    row += lineEnds;
     begin = end;
   }
   return parts;
+}
+
+/// Scans the parts on their own threads. A line end is a record's end only outside quotes, which
+/// only a scan from the start can tell; so a part that fails (its last field cut by the part's
+/// end: an unterminated quote) or holds other than one record per line end (a newline in a
+/// quoted field) makes the result unusable, and false is returned: the caller scans the body
+/// in one pass instead, which gives the same table, or the same first error. On success the
+/// parts' arenas are appended to `arena` and the row count is returned in `rows`.
+bool scanParts(std::vector<Part>& parts, const std::string& path, std::string_view text, std::string& arena,
+               uint64_t* cells, size_t stride, size_t ncols, int64_t& rows) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t p; (p = next++) < parts.size();) {
+      Part& part = parts[p];
+      Scanner sc(path, text.substr(0, part.end), part.arena);
+      sc.seek(part.begin, static_cast<int64_t>(part.firstRow) + 1);
+      try {
+        part.rows = scanRows(sc, path, cells, stride, ncols, part.firstRow);
+      } catch (...) {
+        part.error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {  // no thread to be had: the others take its part
+      break;
+    }
+  }
+  work();
+  for (std::thread& h : helpers) h.join();
+  for (const Part& part : parts)
+    if (!part.holds(text.size())) return false;
+  // The parts' arenas, one after the other: their cells' offsets move by what precedes them.
+  for (Part& part : parts) {
+    if (part.arena.empty()) continue;
+    const uint64_t shift = uint64_t{arena.size()} << CsvTable::kLenBits;
+    arena += part.arena;
+    for (size_t c = 0; c < ncols; ++c)
+      for (size_t r = part.firstRow; r < part.firstRow + part.rows; ++r)
+        if (cells[c * stride + r] & CsvTable::kArenaBit) cells[c * stride + r] += shift;
+  }
+  rows = static_cast<int64_t>(parts.back().firstRow + parts.back().rows);
+  return true;
 }
 
 }  // namespace
@@ -264,38 +312,8 @@ CsvTable readCsv(const std::string& path, int threads) {
   t.stride_ = lines;
   t.cells_ = cellBlock(ncols * lines);  // uninitialised: only rows < t.rows are read
   std::vector<Part> parts = splitBody(text, sc.position(), threads);
-  if (parts.size() == 1) {
+  if (parts.empty() || !scanParts(parts, path, text, t.arena_, t.cells_.get(), lines, ncols, t.rows))
     t.rows = static_cast<int64_t>(scanRows(sc, path, t.cells_.get(), lines, ncols, 0));
-  } else {
-    // Quotes are excluded (splitBody), so no cell goes to the arena.
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      std::string noArena;
-      for (size_t p; (p = next++) < parts.size();) {
-        Part& part = parts[p];
-        Scanner partSc(path, text.substr(0, part.end), noArena);
-        partSc.seek(part.begin, static_cast<int64_t>(part.firstRow) + 1);
-        try {
-          part.rows = scanRows(partSc, path, t.cells_.get(), lines, ncols, part.firstRow);
-        } catch (...) {
-          part.error = std::current_exception();
-        }
-      }
-    };
-    std::vector<std::thread> helpers;
-    for (size_t i = 1; i < parts.size(); ++i) {
-      try {
-        helpers.emplace_back(work);
-      } catch (const std::system_error&) {  // no thread to be had: the others take its part
-        break;
-      }
-    }
-    work();
-    for (std::thread& h : helpers) h.join();
-    for (const Part& part : parts)  // the first error in the file, as one pass would report
-      if (part.error) std::rethrow_exception(part.error);
-    t.rows = static_cast<int64_t>(parts.back().firstRow + parts.back().rows);
-  }
   t.storage_ = std::move(file);
   return t;
 }

@@ -77,8 +77,8 @@ class CsvTable {
   std::shared_ptr<uint64_t[]> cells_;  // cells_[c * stride_ + r], r < rows
   size_t stride_ = 0;
 };
-/// Reads `path`; a large file without quotes or CRs is scanned on up to `threads` threads, with
-/// the same table and the same first error as one.
+/// Reads `path`; a large file is scanned on up to `threads` threads, with the same table and the
+/// same first error as one.
 CsvTable readCsv(const std::string& path, int threads = 1);
 
 /// A vocabulary: token ids 0 ("<pad>") and 1 ("<oov>") are reserved, data tokens count from 2.

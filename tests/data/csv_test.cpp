@@ -111,15 +111,25 @@ TEST(Csv, ManyRowsAndQuotedCellsKeepTheirValues) {
   EXPECT_EQ(copy.col(1).size(), 300000);
 }
 
-// A large file without quotes is scanned in parts on several threads: the same table, and the
-// same first error (with its row) as one thread.
+// A large file is scanned in parts on several threads: the same table, and the same first error
+// (with its row) as one thread. Quoted cells with doubled quotes live in the parts' own arenas;
+// a newline inside a quoted cell makes the parts' line ends wrong, and the file is then scanned
+// in one pass.
 TEST(Csv, ThreadsGiveTheOneThreadTableAndError) {
-  std::string text = "id,name,x\n";
-  for (int r = 0; r < 800000; ++r)
-    text += std::to_string(r * 7) + ",name" + std::to_string(r % 977) + "," + std::to_string(r % 3) + "\n";
+  auto file = [](int quotedEvery, int multiLineEvery) {
+    std::string text = "id,name,x\n";
+    for (int r = 0; r < 800000; ++r) {
+      std::string name = "name" + std::to_string(r % 977);
+      if (quotedEvery && r % quotedEvery == 3) name = "\"a \"\"q\"\", " + name + "\"";
+      if (multiLineEvery && r % multiLineEvery == 5) name = "\"two\nlines\"";
+      text += std::to_string(r * 7) + "," + name + "," + std::to_string(r % 3) + "\n";
+    }
+    return text;
+  };
+  const std::string text = file(0, 0);
   ASSERT_GT(text.size(), size_t{12} << 20);  // parts of 4 MiB: 3 threads get 3 parts
-  for (const std::string& tail : {std::string(), std::string("1,2,3"), std::string("\n\n")}) {
-    const std::string path = tempFile("parts.csv", text + tail);
+  for (const std::string& body : {text + "1,2,3", text + "\n\n", file(1000, 0), file(1000, 50000)}) {
+    const std::string path = tempFile("parts.csv", body);
     CsvTable one = readCsv(path, 1);
     for (int threads : {2, 3}) {
       CsvTable many = readCsv(path, threads);
@@ -129,6 +139,7 @@ TEST(Csv, ThreadsGiveTheOneThreadTableAndError) {
         for (int64_t r = 0; r < one.rows; ++r) ASSERT_EQ(many.cell(c, r), one.cell(c, r)) << c << " " << r;
     }
   }
+  EXPECT_EQ(readCsv(tempFile("parts.csv", file(1000, 0)), 2).cell(1, 700003), "a \"q\", name471");  // 700003 % 977
   // Ragged rows in the second and third thirds: the first is reported.
   std::string bad = text;
   bad.replace(bad.find("\n4200000,"), 1, "\n7\n");        // data row 600,000
