@@ -77,7 +77,7 @@ void reserveLarge(V& v, size_t n) {
 }
 
 // An index of up to this many slots (1 MiB) stays in cache and is probed token by token; a
-// larger one is probed in ranges of kRangeSlots (256 KiB) by Vocab::encode's bulk passes.
+// larger one is probed in ranges of 2^kRangeBits slots (256 KiB) by Vocab::encode's bulk passes.
 constexpr size_t kCachedSlots = size_t{1} << 17;
 constexpr int kRangeBits = 15;
 // Rows per bulk chunk: its scratch (24 bytes a row) is 48 MiB. A chunk streams the whole index
