@@ -1,6 +1,9 @@
 // Parameter initialisation from one seeded generator, identical on every platform.
 #include <cmath>
+#include <exception>
 #include <random>
+#include <system_error>
+#include <thread>
 
 #include "runtime/kernels/Memory.h"
 #include "runtime/reference/Evaluator.h"
@@ -13,18 +16,13 @@ namespace {
 double unit(std::mt19937_64& gen) { return static_cast<double>(gen() >> 11) * 0x1.0p-53; }           // [0, 1)
 double unitOpen(std::mt19937_64& gen) { return static_cast<double>((gen() >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
 
-}  // namespace
-
-ParamState initParams(const Graph& g, uint64_t seed) {
-  // One generator for all params in declaration order: adding a param at the end does not
-  // change the others' values. zeros/ones draw nothing.
+/// Each parameter's initial values, drawn in declaration order from one seeded generator:
+/// adding a param at the end does not change the others' values. zeros/ones draw nothing.
+void drawValues(const Graph& g, const std::vector<size_t>& sizes, uint64_t seed, std::vector<std::vector<float>>& out) {
   std::mt19937_64 gen(seed);
-  ParamState s;
-  for (const ParamDecl& p : g.params) {
-    for (const Dim& d : p.shape)
-      if (!d.isStatic())
-        throw DiagError(p.loc, "parameter '" + p.name + "' has the unbound dimension " + d.str());
-    std::vector<float> v = zeroed<float>(static_cast<size_t>(numElements(p.shape, 0)));
+  for (size_t k = 0; k < g.params.size(); ++k) {
+    const ParamDecl& p = g.params[k];
+    std::vector<float> v = zeroed<float>(sizes[k]);
     if (p.init == "normal") {
       // Box-Muller, both outputs of a pair used (std::normal_distribution is
       // implementation-defined, so it would make checkpoints differ across standard libraries).
@@ -38,14 +36,59 @@ ParamState initParams(const Graph& g, uint64_t seed) {
       for (float& x : v) x = static_cast<float>(p.scale * (2.0 * unit(gen) - 1.0));
     } else if (p.init == "ones") {
       std::fill(v.begin(), v.end(), 1.0f);
-    } else if (p.init != "zeros") {
+    }
+    out.push_back(std::move(v));
+  }
+}
+
+}  // namespace
+
+ParamState initParams(const Graph& g, uint64_t seed) {
+  std::vector<size_t> sizes;
+  for (const ParamDecl& p : g.params) {
+    for (const Dim& d : p.shape)
+      if (!d.isStatic())
+        throw DiagError(p.loc, "parameter '" + p.name + "' has the unbound dimension " + d.str());
+    if (p.init != "normal" && p.init != "uniform" && p.init != "ones" && p.init != "zeros")
       throw DiagError(p.loc, "parameter '" + p.name + "': unknown initialiser '" + p.init +
                                  "' (expected normal, uniform, zeros or ones)");
-    }
-    s.m.push_back(zeroed<float>(v.size()));
-    s.v.push_back(zeroed<float>(v.size()));
-    s.values.push_back(std::move(v));
+    sizes.push_back(static_cast<size_t>(numElements(p.shape, 0)));
   }
+  ParamState s;
+  // The optimizer's moments start at zero. For a large embedding table, touching that memory
+  // for the first time is most of initialising it, so another thread does it while this one
+  // draws the values (which come from one generator, in order, so they stay on one thread).
+  s.m.resize(sizes.size());
+  s.v.resize(sizes.size());
+  std::exception_ptr error;
+  auto zeroMoments = [&] {
+    try {
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        s.m[i] = zeroed<float>(sizes[i]);
+        s.v[i] = zeroed<float>(sizes[i]);
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+  };
+  size_t total = 0;
+  for (size_t n : sizes) total += n;
+  std::thread helper;
+  if (total >= (size_t{1} << 23)) {  // 32 MiB of values: worth a thread
+    try {
+      helper = std::thread(zeroMoments);
+    } catch (const std::system_error&) {  // no thread to be had: zero them here
+    }
+  }
+  if (!helper.joinable()) zeroMoments();
+  try {
+    drawValues(g, sizes, seed, s.values);
+  } catch (...) {
+    if (helper.joinable()) helper.join();
+    throw;
+  }
+  if (helper.joinable()) helper.join();
+  if (error) std::rethrow_exception(error);
   return s;
 }
 

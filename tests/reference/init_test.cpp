@@ -1,6 +1,7 @@
 // initParams: determinism per seed, declaration order, and the four initialisers' ranges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "runtime/reference/Evaluator.h"
@@ -25,6 +26,24 @@ TEST(InitParams, DeterministicPerSeed) {
   ASSERT_EQ(s1.m.size(), 2u);
   EXPECT_EQ(s1.m[0], std::vector<float>(12, 0.0f));
   EXPECT_EQ(s1.v[1], std::vector<float>(5, 0.0f));
+}
+
+// Above 32 MiB of values the moments are zeroed on another thread while the values are drawn.
+TEST(InitParams, LargeModelsAreDeterministicWithZeroMoments) {
+  Graph g = params({{"table", {1 << 18, 33}, "normal", 0.05, true, {}}, {"b", {7}, "uniform", 0.2, false, {}}});
+  ParamState s1 = initParams(g, 9), s2 = initParams(g, 9);
+  EXPECT_EQ(s1.values, s2.values);
+  ASSERT_EQ(s1.m.size(), 2u);
+  ASSERT_EQ(s1.v.size(), 2u);
+  for (size_t p = 0; p < 2; ++p) {
+    ASSERT_EQ(s1.m[p].size(), s1.values[p].size());
+    ASSERT_EQ(s1.v[p].size(), s1.values[p].size());
+    EXPECT_EQ(std::count(s1.m[p].begin(), s1.m[p].end(), 0.0f), static_cast<long>(s1.m[p].size()));
+    EXPECT_EQ(std::count(s1.v[p].begin(), s1.v[p].end(), 0.0f), static_cast<long>(s1.v[p].size()));
+  }
+  // The same generator stream as a small model, which zeroes its moments on this thread.
+  Graph small = params({{"table", {4, 33}, "normal", 0.05, true, {}}});
+  EXPECT_EQ(std::vector<float>(s1.values[0].begin(), s1.values[0].begin() + 4 * 33), initParams(small, 9).values[0]);
 }
 
 TEST(InitParams, ZerosAndOnesDrawNothing) {
