@@ -6,15 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <string_view>
-#include <system_error>
-#include <thread>
 
 #include "runtime/data/Dataset.h"
+#include "runtime/data/Tasks.h"
 
 namespace recc {
 
@@ -233,29 +231,16 @@ std::vector<Part> splitBody(std::string_view text, size_t body, int threads) {
 /// parts' arenas are appended to `arena` and the row count is returned in `rows`.
 bool scanParts(std::vector<Part>& parts, const std::string& path, std::string_view text, std::string& arena,
                uint64_t* cells, size_t stride, size_t ncols, int64_t& rows) {
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t p; (p = next++) < parts.size();) {
-      Part& part = parts[p];
-      Scanner sc(path, text.substr(0, part.end), part.arena);
-      sc.seek(part.begin, static_cast<int64_t>(part.firstRow) + 1);
-      try {
-        part.rows = scanRows(sc, path, cells, stride, ncols, part.firstRow);
-      } catch (...) {
-        part.error = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> helpers;
-  for (size_t i = 1; i < parts.size(); ++i) {
+  runTasks(parts.size(), static_cast<int>(parts.size()), [&](size_t p) {
+    Part& part = parts[p];
+    Scanner sc(path, text.substr(0, part.end), part.arena);
+    sc.seek(part.begin, static_cast<int64_t>(part.firstRow) + 1);
     try {
-      helpers.emplace_back(work);
-    } catch (const std::system_error&) {  // no thread to be had: the others take its part
-      break;
+      part.rows = scanRows(sc, path, cells, stride, ncols, part.firstRow);
+    } catch (...) {
+      part.error = std::current_exception();
     }
-  }
-  work();
-  for (std::thread& h : helpers) h.join();
+  });
   for (const Part& part : parts)
     if (!part.holds(text.size())) return false;
   // The parts' arenas, one after the other: their cells' offsets move by what precedes them.

@@ -1,14 +1,12 @@
 // encode(): CSV cells -> id / float columns per declared input, growing the vocabularies.
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <exception>
 #include <string_view>
-#include <system_error>
-#include <thread>
 
 #include "runtime/data/Dataset.h"
+#include "runtime/data/Tasks.h"
 #include "runtime/kernels/Memory.h"
 
 namespace recc {
@@ -244,29 +242,16 @@ Dataset encode(const CsvTable& csv, const std::vector<InputDecl>& inputs, Vocabu
       case InputKind::Label: enc.label(cells, w, out); break;
     }
   };
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t t; (t = next++) < tasks.size();)
-      for (size_t k : tasks[t]) {
-        try {
-          encodeInput(k);
-        } catch (...) {
-          errors[k] = std::current_exception();
-          break;  // the task's later inputs would be reported after this one anyway
-        }
+  runTasks(tasks.size(), threads, [&](size_t t) {
+    for (size_t k : tasks[t]) {
+      try {
+        encodeInput(k);
+      } catch (...) {
+        errors[k] = std::current_exception();
+        break;  // the task's later inputs would be reported after this one anyway
       }
-  };
-  std::vector<std::thread> helpers;
-  const size_t workers = std::min(tasks.size(), static_cast<size_t>(std::max(threads, 1)));
-  for (size_t i = 1; i < workers; ++i) {
-    try {
-      helpers.emplace_back(work);
-    } catch (const std::system_error&) {  // no thread to be had: fewer workers, same result
-      break;
     }
-  }
-  work();
-  for (std::thread& h : helpers) h.join();
+  });
   for (size_t k = 0; k < inputs.size(); ++k) {
     if (errors[k]) std::rethrow_exception(errors[k]);
     d.oovCount += counts[k].oovCount;
