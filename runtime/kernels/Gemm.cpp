@@ -1,11 +1,12 @@
-// The kernel of Gemm.h. B is copied, up to 64 columns and 512 rows at a time, into a zero-padded
-// panel laid out [k][16 NV] (NV = the panel's 16-float vectors; contiguous, so the panel stays in
-// L1/L2 while every row of A streams past it; the padding spares the inner loop masked loads,
-// which on this CPU cost more than the product). A 6 x 64 tile of C lives in 24 zmm
-// accumulators: per step p, 4 loads of the panel's row p and 6 broadcasts of a(i, p) feed 24
-// FMAs. Long contractions (weight gradients over B*T rows) go in blocks of 512 steps, each
-// added to C: every element is the same sequence of sums whatever block of rows or columns
-// of the product is being computed.
+// The kernel of Gemm.h. B is copied, up to kPanel columns and 512 rows at a time, into a
+// zero-padded panel laid out [k][NV vectors] (contiguous, so the panel stays in L1/L2 while every
+// row of A streams past it; the padding spares the inner loop masked loads, which cost more than
+// the product). A 6-row tile of C lives in 6 x NV vector accumulators: per step p, NV loads of
+// the panel's row p and 6 broadcasts of a(i, p) feed 6 NV FMAs. With AVX-512 a panel is 64
+// columns (6 x 4 of the 32 zmm); with AVX2 and FMA, 16 (6 x 2 of the 16 ymm, the register
+// budget of the classic Haswell tile). Long contractions (weight gradients over B*T rows) go in
+// blocks of 512 steps, each added to C: every element is the same sequence of sums whatever
+// block of rows or columns of the product is being computed.
 #include "runtime/kernels/Gemm.h"
 
 #include <algorithm>
@@ -14,7 +15,7 @@
 #include <cstring>
 #include <memory>
 
-#if defined(__AVX512F__)
+#if RECC_HAVE_GEMM
 #include <immintrin.h>
 #endif
 
@@ -28,70 +29,131 @@ bool setGemmEnabled(bool on) { return enabled.exchange(on && kHaveGemm); }
 bool gemmEnabled() { return enabled.load(std::memory_order_relaxed); }
 bool gemmHandles(int64_t m, int64_t n, int64_t k) { return gemmEnabled() && n >= 16 && m >= 4 && k >= 8; }
 
-#if defined(__AVX512F__)
+#if RECC_HAVE_GEMM
 
 namespace {
 
-constexpr int64_t kPanel = 64;   // columns of B per packed panel: up to 4 zmm registers
-constexpr int64_t kKBlock = 512;  // steps of the contraction per packed panel (128 KiB: L2)
-constexpr int kRows = 6;          // rows of A per tile: 6 x 4 accumulators of the 32 zmm
+/// The vector instructions the kernel is written in: the widest this build targets.
+#if defined(__AVX512F__)
+struct Vec {
+  using T = __m512;
+  static constexpr int kWidth = 16;
+  static constexpr int kMaxVectors = 4;
+  static T zero() { return _mm512_setzero_ps(); }
+  static T load(const float* p) { return _mm512_load_ps(p); }
+  static void store(float* p, T x) { _mm512_store_ps(p, x); }
+  static T broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static T loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, T x) { _mm512_storeu_ps(p, x); }
+  /// The first n (1..kWidth-1) floats at p, the rest zero; and their store.
+  static T loadMasked(const float* p, int64_t n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  }
+  static void storeMasked(float* p, T x, int64_t n) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), x);
+  }
+};
+#else
+struct Vec {
+  using T = __m256;
+  static constexpr int kWidth = 8;
+  static constexpr int kMaxVectors = 2;
+  static T zero() { return _mm256_setzero_ps(); }
+  static T load(const float* p) { return _mm256_load_ps(p); }
+  static void store(float* p, T x) { _mm256_store_ps(p, x); }
+  static T broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, T x) { _mm256_storeu_ps(p, x); }
+  static __m256i mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static T loadMasked(const float* p, int64_t n) { return _mm256_maskload_ps(p, mask(n)); }
+  static void storeMasked(float* p, T x, int64_t n) { _mm256_maskstore_ps(p, mask(n), x); }
+};
+#endif
 
-/// One tile: rows [0, MR) of C, the panel's 16*NV columns (the last vector stored under
-/// `lastMask`), over k steps; added to C's values if `accumulate`.
+// The first n (1..kWidth) floats at p (the rest zero), and their store: masked moves are slow
+// (microcoded AVX2 stores on some CPUs), so whole vectors go unmasked.
+Vec::T loadFirst(const float* p, int64_t n) { return n == Vec::kWidth ? Vec::loadu(p) : Vec::loadMasked(p, n); }
+void storeFirst(float* p, Vec::T x, int64_t n) {
+  if (n == Vec::kWidth) Vec::storeu(p, x);
+  else Vec::storeMasked(p, x, n);
+}
+
+constexpr int64_t kW = Vec::kWidth;
+constexpr int64_t kPanel = kW * Vec::kMaxVectors;  // columns of B per packed panel
+constexpr int64_t kKBlock = 512;                   // steps of the contraction per packed panel
+constexpr int kRows = 6;                           // rows of A per tile
+constexpr int64_t kRowBlock = 72;                  // rows of A per block (72 x 512 floats: 144 KiB, L2)
+constexpr int64_t kPackedFloats = 128 * 1024;      // packed B per group of panels (512 KiB)
+
+/// One tile: rows [0, MR) of C, the panel's kW*NV columns (the last vector's first `tail`
+/// stored), over k steps; added to C's values if `accumulate`. The loops over the accumulators
+/// are unrolled by pragma: without it GCC 12 keeps the array in memory and stores every
+/// accumulator at every step (half the speed with AVX2).
 template <int MR, int NV>
 void tile(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const float* panel, int64_t k,
-          __mmask16 lastMask, bool accumulate) {
-  __m512 acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+          int64_t tail, bool accumulate) {
+  Vec::T acc[MR][NV];
+  _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
   for (int64_t p = 0; p < k; ++p) {
-    __m512 bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(panel + (p * NV + v) * 16);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i * ai + p * ap]);
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+    Vec::T bv[NV];
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = Vec::load(panel + (p * NV + v) * kW);
+    _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {
+      const Vec::T av = Vec::broadcast(a + i * ai + p * ap);
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
     }
   }
-  for (int i = 0; i < MR; ++i) {
+  _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {
     float* row = c + i * ldc;
-    for (int v = 0; v + 1 < NV; ++v)
-      _mm512_storeu_ps(row + 16 * v, accumulate ? _mm512_add_ps(acc[i][v], _mm512_loadu_ps(row + 16 * v)) : acc[i][v]);
-    float* last = row + 16 * (NV - 1);
-    const __m512 sum = accumulate ? _mm512_add_ps(acc[i][NV - 1], _mm512_maskz_loadu_ps(lastMask, last)) : acc[i][NV - 1];
-    _mm512_mask_storeu_ps(last, lastMask, sum);
+    _Pragma("GCC unroll 8") for (int v = 0; v + 1 < NV; ++v)
+      Vec::storeu(row + kW * v, accumulate ? Vec::add(acc[i][v], Vec::loadu(row + kW * v)) : acc[i][v]);
+    float* last = row + kW * (NV - 1);
+    storeFirst(last, accumulate ? Vec::add(acc[i][NV - 1], loadFirst(last, tail)) : acc[i][NV - 1], tail);
   }
 }
 
 template <int NV>
 void rowsOfPanel(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const float* panel,
-                 int64_t m, int64_t k, __mmask16 lastMask, bool accumulate) {
+                 int64_t m, int64_t k, int64_t tail, bool accumulate) {
   int64_t i = 0;
   for (; i + kRows <= m; i += kRows)
-    tile<kRows, NV>(c + i * ldc, ldc, a + i * ai, ai, ap, panel, k, lastMask, accumulate);
+    tile<kRows, NV>(c + i * ldc, ldc, a + i * ai, ai, ap, panel, k, tail, accumulate);
   float* cr = c + i * ldc;
   const float* ar = a + i * ai;
   switch (m - i) {
-    case 5: tile<5, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask, accumulate); break;
-    case 4: tile<4, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask, accumulate); break;
-    case 3: tile<3, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask, accumulate); break;
-    case 2: tile<2, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask, accumulate); break;
-    case 1: tile<1, NV>(cr, ldc, ar, ai, ap, panel, k, lastMask, accumulate); break;
+    case 5: tile<5, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
+    case 4: tile<4, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
+    case 3: tile<3, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
+    case 2: tile<2, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
+    case 1: tile<1, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
     default: break;
   }
 }
 
-/// Copies b's rows [p0, p0 + k) and columns [j0, j0 + w) into panel ([k][16 vectors], zero
-/// beyond w): masked vector loads from a row-major b, element by element from a transposed one.
+/// rowsOfPanel for a panel of `vectors` (1..NV) vectors.
+template <int NV>
+void rowsOfPanelOf(int vectors, float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const float* panel,
+                   int64_t m, int64_t k, int64_t tail, bool accumulate) {
+  if constexpr (NV > 1)
+    if (vectors < NV) return rowsOfPanelOf<NV - 1>(vectors, c, ldc, a, ai, ap, panel, m, k, tail, accumulate);
+  rowsOfPanel<NV>(c, ldc, a, ai, ap, panel, m, k, tail, accumulate);
+}
+
+/// Copies b's rows [p0, p0 + k) and columns [j0, j0 + w) into panel ([k][vectors], zero beyond
+/// w): vector loads from a row-major b, element by element from a transposed one.
 void pack(float* panel, StridedView b, int64_t p0, int64_t k, int64_t j0, int64_t w, int vectors) {
-  const int64_t width = 16 * vectors;
+  const int64_t width = kW * vectors;
   if (b.colStride == 1) {
     for (int64_t p = 0; p < k; ++p) {
       const float* src = b.data + (p0 + p) * b.rowStride + j0;
-      for (int v = 0; v < vectors; ++v) {
-        const int64_t left = std::min<int64_t>(16, w - 16 * v);
-        const auto mask = static_cast<__mmask16>((1u << left) - 1);
-        _mm512_store_ps(panel + p * width + 16 * v, _mm512_maskz_loadu_ps(mask, src + 16 * v));
-      }
+      for (int v = 0; v < vectors; ++v)
+        Vec::store(panel + p * width + kW * v, loadFirst(src + kW * v, std::min(kW, w - kW * v)));
     }
     return;
   }
@@ -125,29 +187,33 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
     for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
     return;
   }
-  float* panel = panelBuffer(std::min(k, kKBlock) * kPanel);
-  for (int64_t j = 0; j < n; j += kPanel) {
-    const int64_t w = std::min(kPanel, n - j);
-    const int vectors = static_cast<int>((w + 15) / 16);
-    const int64_t tail = w - 16 * (vectors - 1);
-    const __mmask16 lastMask = static_cast<__mmask16>((1u << tail) - 1);
-    float* cj = c + j;
+  // Loops in the order of Goto's algorithm: a group of B's columns is packed once per block of
+  // the contraction (up to kPackedFloats), then each block of A's rows (kRowBlock rows, which stay
+  // in L2) meets every panel of the group, instead of all of A streaming past each panel.
+  const int64_t kk0 = std::min(k, kKBlock);
+  const int64_t group = std::max<int64_t>(1, kPackedFloats / (kk0 * kPanel)) * kPanel;  // columns per group
+  float* packed = panelBuffer(kk0 * std::min(group, (n + kPanel - 1) / kPanel * kPanel));
+  for (int64_t j0 = 0; j0 < n; j0 += group) {
+    const int64_t cols = std::min(group, n - j0);
     for (int64_t p0 = 0; p0 < k; p0 += kKBlock) {
       const int64_t kk = std::min(kKBlock, k - p0);
-      pack(panel, b, p0, kk, j, w, vectors);
-      const float* ap = a.data + p0 * a.colStride;
-      const bool accumulate = p0 > 0;
-      switch (vectors) {
-        case 4: rowsOfPanel<4>(cj, ldc, ap, a.rowStride, a.colStride, panel, m, kk, lastMask, accumulate); break;
-        case 3: rowsOfPanel<3>(cj, ldc, ap, a.rowStride, a.colStride, panel, m, kk, lastMask, accumulate); break;
-        case 2: rowsOfPanel<2>(cj, ldc, ap, a.rowStride, a.colStride, panel, m, kk, lastMask, accumulate); break;
-        default: rowsOfPanel<1>(cj, ldc, ap, a.rowStride, a.colStride, panel, m, kk, lastMask, accumulate); break;
-      }
+      auto panelWidth = [&](int64_t j) { return std::min(kPanel, cols - j); };
+      auto vectorsOf = [](int64_t w) { return static_cast<int>((w + kW - 1) / kW); };
+      for (int64_t j = 0; j < cols; j += kPanel)  // panel j at packed + j * kk
+        pack(packed + j * kk, b, p0, kk, j0 + j, panelWidth(j), vectorsOf(panelWidth(j)));
+      for (int64_t i0 = 0; i0 < m; i0 += kRowBlock)
+        for (int64_t j = 0; j < cols; j += kPanel) {
+          const int64_t w = panelWidth(j);
+          const int vectors = vectorsOf(w);
+          rowsOfPanelOf<Vec::kMaxVectors>(vectors, c + i0 * ldc + j0 + j, ldc, a.data + i0 * a.rowStride + p0 * a.colStride,
+                                          a.rowStride, a.colStride, packed + j * kk, std::min(kRowBlock, m - i0), kk,
+                                          w - kW * (vectors - 1), p0 > 0);
+        }
     }
   }
 }
 
-#else  // no AVX-512: the callers keep Eigen's product (kHaveGemm is false)
+#else  // neither AVX-512 nor AVX2 with FMA: the callers keep Eigen's product (kHaveGemm is false)
 
 void gemm(float*, int64_t, StridedView, StridedView, int64_t, int64_t, int64_t) { std::abort(); }
 

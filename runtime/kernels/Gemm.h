@@ -1,7 +1,7 @@
-// A register-tiled single-precision matrix product for CPUs with AVX-512, used by
-// recc_rt_matmul_f32 for the medium shapes of recommender layers ([1024 x 128] x [128 x 256] and
-// their gradients), where Eigen's general kernel reaches about two thirds of this machine's FMA
-// peak, and for the batched small products of attention. Elsewhere (no AVX-512, or a thin
+// A register-tiled single-precision matrix product for CPUs with AVX-512 or AVX2 with FMA, used
+// by recc_rt_matmul_f32 for the medium shapes of recommender layers ([1024 x 128] x [128 x 256]
+// and their gradients), where Eigen's general kernel reaches about half to two thirds of the
+// FMA peak, and for the batched small products of attention. Elsewhere (older CPUs, or a thin
 // result) the callers keep Eigen.
 #pragma once
 #include <cstdint>
@@ -21,12 +21,13 @@ inline StridedView operandView(const float* x, int64_t rows, int64_t cols, bool 
   return transposed ? StridedView{x, 1, rows} : StridedView{x, cols, 1};
 }
 
-/// Whether this build has gemm() (it needs AVX-512).
-#if defined(__AVX512F__)
-constexpr bool kHaveGemm = true;
+/// Whether this build has gemm() (it needs AVX-512, or AVX2 with FMA).
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define RECC_HAVE_GEMM 1
 #else
-constexpr bool kHaveGemm = false;
+#define RECC_HAVE_GEMM 0
 #endif
+constexpr bool kHaveGemm = RECC_HAVE_GEMM;
 
 /// Whether the runtime's products use gemm() (on by default where kHaveGemm). Benchmarks switch
 /// it off to time Eigen's product on the same shapes; returns the previous setting.

@@ -1,4 +1,4 @@
-// Tests of the tiled AVX-512 product (runtime/kernels/Gemm.h) against double-precision loops: every
+// Tests of the tiled AVX-512 / AVX2 product (runtime/kernels/Gemm.h) against double-precision loops: every
 // tile size and panel width at its edges, transposed operands as strided views, a block written
 // into a wider matrix, and the same bits for a row or column block as for the whole product.
 #include <gtest/gtest.h>
@@ -32,7 +32,7 @@ void expectProduct(const std::vector<float>& c, int64_t ldc, recc::StridedView a
 }
 
 TEST(Gemm, MatchesDoublePrecisionLoopsAtEveryTileEdge) {
-  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512: matmul keeps Eigen";
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512 or AVX2+FMA: matmul keeps Eigen";
   // Rows 1..13 cover the 6-row tile and every remainder; columns cover 1..4 vectors, partial
   // vectors and a second panel; k = 1 and odd lengths.
   for (int64_t m : {1, 5, 6, 7, 13})
@@ -50,7 +50,7 @@ TEST(Gemm, MatchesDoublePrecisionLoopsAtEveryTileEdge) {
 }
 
 TEST(Gemm, LongContractionsAddUpTheirBlocks) {
-  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512";
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512 or AVX2+FMA";
   // 512 steps per packed panel: one block, exactly two, and a remainder of one; an empty one.
   for (int64_t k : {512, 1024, 1025, 0})
     for (int ta = 0; ta < 2; ++ta)
@@ -65,8 +65,22 @@ TEST(Gemm, LongContractionsAddUpTheirBlocks) {
       }
 }
 
+TEST(Gemm, LargeProductsCoverEveryRowBlockAndColumnGroup) {
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512 or AVX2+FMA";
+  // 150 rows: two 72-row blocks and a rest; 300 columns at k = 1100: two groups of packed
+  // panels (256 columns per group at 512 steps) and three blocks of the contraction.
+  const int64_t m = 150, n = 300, k = 1100;
+  for (int ta = 0; ta < 2; ++ta) {
+    auto as = randomVec(m * k, 13), bs = randomVec(k * n, 14);
+    const recc::StridedView a = recc::operandView(as.data(), m, k, ta), b{bs.data(), n, 1};
+    std::vector<float> c(m * n, 123.f);
+    recc::gemm(c.data(), n, a, b, m, n, k);
+    expectProduct(c, n, a, b, m, n, k);
+  }
+}
+
 TEST(Gemm, WritesOnlyItsBlockOfAWiderMatrix) {
-  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512";
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512 or AVX2+FMA";
   const int64_t m = 8, n = 21, k = 12, ldc = 40;
   auto as = randomVec(m * k, 3), bs = randomVec(k * n, 4);
   const recc::StridedView a{as.data(), k, 1}, b{bs.data(), n, 1};
@@ -78,7 +92,7 @@ TEST(Gemm, WritesOnlyItsBlockOfAWiderMatrix) {
 }
 
 TEST(Gemm, ABlockOfRowsOrColumnsHasTheBitsOfTheWholeProduct) {
-  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512";
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512 or AVX2+FMA";
   // recc_rt_matmul_f32 splits a product between threads by rows or columns: each element must
   // be the same sum whichever block (and tile position) computes it.
   const int64_t m = 29, n = 150, k = 33;
