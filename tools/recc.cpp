@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <set>
@@ -214,8 +215,10 @@ int cmdCompile(const Args& a) {
   // The arenas are allocated by the first run: refuse a model that could not run.
   checkModelFitsMemory(g, 0, {planArena("training step", step, {step.loss}, co.maxBatch),
                               planArena("inference", inf, outs, co.maxBatch)});
+  // As `recc train` does: the inference graph on another thread while the step compiles.
+  auto inferenceCompile = std::async(std::launch::async, [&] { return CompiledGraph::compile(inf, outs, co); });
   auto cs = CompiledGraph::compile(step, {step.loss}, co);
-  auto ci = CompiledGraph::compile(inf, outs, co);
+  auto ci = inferenceCompile.get();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (emit == "llvm") {
     std::printf("; ---- training step ----\n%s\n; ---- inference ----\n%s", cs->llvmIR().c_str(), ci->llvmIR().c_str());
