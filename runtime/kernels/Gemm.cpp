@@ -165,7 +165,7 @@ void pack(float* panel, StridedView b, int64_t p0, int64_t k, int64_t j0, int64_
   }
 }
 
-/// The calling thread's panel buffer, 64-byte aligned for the aligned loads.
+/// The calling thread's buffer of packed panels, 64-byte aligned for the aligned loads.
 float* panelBuffer(int64_t floats) {
   struct Free {
     void operator()(float* p) const { std::free(p); }
