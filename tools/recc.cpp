@@ -19,8 +19,10 @@
 #include "compiler/frontend/Frontend.h"
 #include "compiler/ir/Printer.h"
 #include "compiler/passes/Autodiff.h"
+#include "compiler/passes/Hoisting.h"
 #include "runtime/kernels/Kernels.h"
 #include "runtime/kernels/Parallel.h"
+#include "tools/driver/Engine.h"
 #include "tools/driver/MemoryLimit.h"
 #include "tools/driver/Trainer.h"
 
@@ -189,15 +191,15 @@ int cmdCompile(const Args& a) {
     return 0;
   }
   bindFromData(a, g);
-  CodegenOptions co;
-  co.shards = threadCount();  // as `recc train` runs it
+  int64_t maxBatch = 1024;
   if (a.has("batch")) {
     const std::string v = a.get("batch");
     char* end = nullptr;
     long long n = std::strtoll(v.c_str(), &end, 10);
     if (v.empty() || *end != '\0' || n < 1) throw UsageError("--batch: '" + v + "' is not a positive batch size");
-    co.maxBatch = n;
+    maxBatch = n;
   }
+  const CodegenOptions co = engineOptions(maxBatch);  // as `recc train` compiles
   // The rewrites weigh their costs at the batch the graphs will run at: --batch for both, else
   // the defaults of `recc train` (1024 for the step, 4096 for inference).
   Graph step = a.has("batch") ? buildTrainStep(g, co.maxBatch) : buildTrainStep(g);
@@ -206,30 +208,45 @@ int cmdCompile(const Args& a) {
     std::fputs(printGraph(step).c_str(), stdout);
     return 0;
   }
-  if (emit == "infer") {
-    std::fputs(printGraph(inf).c_str(), stdout);
-    return 0;
-  }
   std::vector<ValueId> outs;
   for (const NamedValue& v : inf.outputs) outs.push_back(v.value);
+  // As the JIT runs it: parameter-only values once per parameter version, the rest per batch.
+  Graph prep = hoistParameterOnly(inf, outs);
+  if (emit == "infer") {
+    std::fputs(printGraph(inf).c_str(), stdout);
+    if (!prep.outputs.empty())
+      std::printf("; ---- once per parameter version: the derived parameters ----\n%s", printGraph(prep).c_str());
+    return 0;
+  }
   // The arenas are allocated by the first run: refuse a model that could not run.
   checkModelFitsMemory(g, 0, {planArena("training step", step, {step.loss}, co.maxBatch),
                               planArena("inference", inf, outs, co.maxBatch)});
-  // As `recc train` does: the inference graph on another thread while the step compiles.
-  auto inferenceCompile = std::async(std::launch::async, [&] { return CompiledGraph::compile(inf, outs, co); });
+  // As `recc train` does: the inference graphs on another thread while the step compiles.
+  std::unique_ptr<CompiledGraph> cp;
+  auto inferenceCompile = std::async(std::launch::async, [&] {
+    if (!prep.outputs.empty()) {
+      std::vector<ValueId> derived;
+      for (const NamedValue& v : prep.outputs) derived.push_back(v.value);
+      cp = CompiledGraph::compile(prep, derived, engineOptions(1));
+    }
+    return CompiledGraph::compile(inf, outs, co);
+  });
   auto cs = CompiledGraph::compile(step, {step.loss}, co);
   auto ci = inferenceCompile.get();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (emit == "llvm") {
     std::printf("; ---- training step ----\n%s\n; ---- inference ----\n%s", cs->llvmIR().c_str(), ci->llvmIR().c_str());
+    if (cp) std::printf("\n; ---- inference: derived parameters ----\n%s", cp->llvmIR().c_str());
   } else if (emit == "plan") {
     std::printf("training step arena: %lld bytes\ninference arena: %lld bytes\n",
                 static_cast<long long>(cs->plan().arenaBytes), static_cast<long long>(ci->plan().arenaBytes));
+    if (cp) std::printf("derived parameters arena: %lld bytes\n", static_cast<long long>(cp->plan().arenaBytes));
   } else if (!emit.empty()) {
     throw UsageError("--emit: '" + emit + "' is not one of graph, grad, infer, plan, llvm");
   }
+  const bool cached = cs->fromCache() && ci->fromCache() && (!cp || cp->fromCache());
   std::fprintf(stderr, "recc: compiled %s (training step + inference) in %.3f s%s\n", g.model.c_str(), secs,
-               cs->fromCache() && ci->fromCache() ? " (object code from the cache)" : "");
+               cached ? " (object code from the cache)" : "");
   return 0;
 }
 

@@ -69,7 +69,8 @@ const Shape& Attrs::shape(const std::string& k) const {
 
 int64_t Graph::paramCount() const {
   int64_t n = 0;
-  for (const ParamDecl& p : params) n += numElements(p.shape, 0);
+  for (const ParamDecl& p : params)
+    if (!p.derived) n += numElements(p.shape, 0);
   return n;
 }
 

@@ -98,6 +98,9 @@ struct ParamDecl {
   /// any table size. Off by default: lazy Adam is not the dense Adam other frameworks run, and
   /// on small tables it can cost accuracy (AFM: test AUC 0.758 lazy vs 0.767 dense).
   bool sparseUpdate = false;
+  /// Computed from the other parameters, not learned (passes/Hoisting.h): never initialised,
+  /// updated or saved; whoever runs the graph fills it once per parameter version.
+  bool derived = false;
 };
 
 struct NamedValue {
@@ -132,7 +135,7 @@ struct Graph {
 
   const Node& at(ValueId v) const { return nodes[static_cast<size_t>(v)]; }
   Node& at(ValueId v) { return nodes[static_cast<size_t>(v)]; }
-  int64_t paramCount() const;   // requires bound vocabularies
+  int64_t paramCount() const;   // learned (not derived) elements; requires bound vocabularies
   int inputIndex(const std::string& name) const;  // -1 if absent
 };
 

@@ -42,8 +42,10 @@ std::string printGraph(const Graph& g, bool withLocs) {
     os << " column=" << in.column << "\n";
   }
   for (const ParamDecl& p : g.params) {
-    os << "param " << p.name << " : f32" << shapeStr(p.shape) << " init=" << p.init;
-    if (p.init == "normal" || p.init == "uniform") os << "(" << p.scale << ")";
+    os << "param " << p.name << " : f32" << shapeStr(p.shape);
+    if (p.derived) os << " derived";
+    else os << " init=" << p.init;
+    if (!p.derived && (p.init == "normal" || p.init == "uniform")) os << "(" << p.scale << ")";
     os << "\n";
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {

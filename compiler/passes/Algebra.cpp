@@ -92,8 +92,8 @@ void lastAxisParts(GraphBuilder& b, ValueId x, std::vector<ValueId>& out) {
 
 }  // namespace
 
-int factorConcatMatmuls(Graph& forward, int64_t batch) {
-  return rebuildNodes(forward, [batch](GraphBuilder& b, const Node& n) -> ValueId {
+int factorConcatMatmuls(Graph& forward, int64_t batch, int64_t reuse) {
+  return rebuildNodes(forward, [batch, reuse](GraphBuilder& b, const Node& n) -> ValueId {
     Graph& g = b.graph();
     if (n.op != OpKind::MatMul || n.attrs.i("ta") != 0 || n.attrs.i("tb") != 0) return -1;
     std::vector<ValueId> parts;
@@ -123,7 +123,7 @@ int factorConcatMatmuls(Graph& forward, int64_t batch) {
     int64_t before = numElements(g.at(n.inputs[0]).shape, batch), after = 0;
     for (ValueId a : order) {
       const ValueId x = unbroadcast(g, a);
-      const int64_t plain = numElements(g.at(x).shape, batch), cost = lookupCost(g, x, batch);
+      const int64_t plain = numElements(g.at(x).shape, batch), cost = lookupCost(g, x, batch, reuse);
       after += cost;
       // A one-column part over the batch (PNN's inner products) becomes an outer product: it
       // runs at memory speed, writing a [B, N] partial result that the sum reads back, far

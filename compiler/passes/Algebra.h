@@ -11,11 +11,11 @@ namespace recc {
 /// DIN's attention input [h, t, h - t, h * t] becomes h (W_1 + W_3) + t (W_2 - W_3) + (h*t) W_4,
 /// with t W done once per row instead of once per position. Applied only where it saves a
 /// quarter of the multiplications at batch size `batch` (counting a lookup as sinkGathers will
-/// leave it);
+/// leave it, with the same `reuse`);
 /// flatten(stack(fields)) counts as a concat, and concats nested in the parts are expanded
 /// (FNN's concat([flatten(v), fm_bi_interaction(v)])). Outputs, losses, named values and gradients are
 /// renumbered. Returns the number of products rewritten.
-int factorConcatMatmuls(Graph& g, int64_t batch);
+int factorConcatMatmuls(Graph& g, int64_t batch, int64_t reuse = 1);
 
 /// Row-wise work on an embedding lookup x = gather(T, ids) done per table row when T has fewer
 /// rows than the batch looks up (user or genre tables at batch 1024): matmul(x, W) becomes
@@ -24,12 +24,15 @@ int factorConcatMatmuls(Graph& g, int64_t batch);
 /// Rewrites chain, so a whole tower over one id (ALS-MLP's user MLP) runs once per user, and
 /// the backward pass follows: the gradient is scattered into the [rows, N] product and
 /// multiplied back per row. Tables with sparse updates and renormalising lookups (max_norm) are
-/// left alone. Costs are estimated at batch size `batch`. Returns the number of ops rewritten;
-/// lookups no longer read are left for dead-code elimination.
-int sinkGathers(Graph& g, int64_t batch);
+/// left alone. Costs are estimated at batch size `batch`, with a product over a table's rows
+/// shared by `reuse` batches: 1 in a training step, whose parameters change every step; more at
+/// inference, where such products depend on parameters only and the JIT computes them once per
+/// parameter version (passes/Hoisting.h). Returns the number of ops rewritten; lookups no longer
+/// read are left for dead-code elimination.
+int sinkGathers(Graph& g, int64_t batch, int64_t reuse = 1);
 
 /// The multiplications per output column of matmul(v, W) as sinkGathers leaves it: v's
 /// elements, or for a lookup it moves, the table's elements plus one per id.
-int64_t lookupCost(const Graph& g, ValueId v, int64_t batch);
+int64_t lookupCost(const Graph& g, ValueId v, int64_t batch, int64_t reuse = 1);
 
 }  // namespace recc

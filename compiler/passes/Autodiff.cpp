@@ -152,8 +152,8 @@ Graph toInferenceMode(const Graph& forward) {
 
 Graph buildInference(const Graph& forward, int64_t batch) {
   Graph g = toInferenceMode(forward);
-  factorConcatMatmuls(g, batch);
-  sinkGathers(g, batch);
+  factorConcatMatmuls(g, batch, kInferenceTableReuse);
+  sinkGathers(g, batch, kInferenceTableReuse);
   // Losses read labels, which are not available at serving time. Inputs that are no longer
   // read (labels) stay declared in g.inputs: input indices stay stable and a data loader may
   // still read the column, the graph just ignores it.

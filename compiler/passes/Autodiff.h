@@ -20,6 +20,12 @@ void differentiate(Graph& g);
 /// (the training batch). The result is verified.
 Graph buildTrainStep(const Graph& forward, int64_t batch = 1024);
 
+/// The batches one product over a table's rows is taken to serve at inference (Algebra.h,
+/// sinkGathers): the JIT computes it once per parameter version (passes/Hoisting.h), and an
+/// evaluation pass or a serving run reads it for many batches; 4 is a test set of 16k rows at
+/// batch 4096.
+inline constexpr int64_t kInferenceTableReuse = 4;
+
 /// forward graph -> inference graph: only what `outputs` need (no labels, no losses), with the
 /// training-mode ops in their inference form (toInferenceMode) and the algebraic rewrites.
 /// `batch`: the inference batch the rewrites weigh costs at.

@@ -48,9 +48,10 @@ std::optional<Lookup> lookupOf(const Graph& g, ValueId v) {
   return Lookup{table, ids, sumAxis, t.shape[0].n};
 }
 
-/// Per output column of matmul(lookup, W): the products over the table's rows, plus the lookups.
-int64_t sunkCost(const Graph& g, const Lookup& l, int64_t batch) {
-  return l.rows * g.at(l.table).shape[1].n + kLookupCost * numElements(g.at(l.ids).shape, batch);
+/// Per output column of matmul(lookup, W): the products over the table's rows (shared by the
+/// `reuse` batches they serve), plus the lookups.
+int64_t sunkCost(const Graph& g, const Lookup& l, int64_t batch, int64_t reuse) {
+  return l.rows * g.at(l.table).shape[1].n / reuse + kLookupCost * numElements(g.at(l.ids).shape, batch);
 }
 
 bool rowWise(OpKind k) {
@@ -62,22 +63,22 @@ bool rowWise(OpKind k) {
 
 }  // namespace
 
-int64_t lookupCost(const Graph& g, ValueId v, int64_t batch) {
+int64_t lookupCost(const Graph& g, ValueId v, int64_t batch, int64_t reuse) {
   const int64_t plain = numElements(g.at(v).shape, batch);
   const std::optional<Lookup> l = lookupOf(g, v);
-  return l ? std::min(plain, sunkCost(g, *l, batch)) : plain;
+  return l ? std::min(plain, sunkCost(g, *l, batch, reuse)) : plain;
 }
 
-int sinkGathers(Graph& forward, int64_t batch) {
+int sinkGathers(Graph& forward, int64_t batch, int64_t reuse) {
   // Lookups no longer read stay: the final dead-code pass drops them.
-  return rebuildNodes(forward, [batch](GraphBuilder& b, const Node& n) -> ValueId {
+  return rebuildNodes(forward, [batch, reuse](GraphBuilder& b, const Node& n) -> ValueId {
     const Graph& g = b.graph();
     const Loc loc = n.loc;
     ValueId out = -1;
     if (n.op == OpKind::MatMul && n.attrs.i("ta") == 0 && g.at(n.inputs[1]).shape.size() == 2) {
       // matmul(gather(T, ids), W) = gather(T W, ids); summed over an ids axis, the sum follows.
       const std::optional<Lookup> l = lookupOf(g, n.inputs[0]);
-      if (l && sunkCost(g, *l, batch) < numElements(g.at(n.inputs[0]).shape, batch)) {
+      if (l && sunkCost(g, *l, batch, reuse) < numElements(g.at(n.inputs[0]).shape, batch)) {
         ValueId tw = b.add(OpKind::MatMul, {l->table, n.inputs[1]}, n.attrs, loc);
         out = b.add(OpKind::Gather, {tw, l->ids}, Attrs().set("max_norm", 0.0), loc);
         if (l->sumAxis >= 0)
@@ -94,7 +95,7 @@ int sinkGathers(Graph& forward, int64_t batch) {
       }
       if (at >= 0 && perRow) {
         const Lookup l = *lookupOf(g, n.inputs[static_cast<size_t>(at)]);
-        if (l.rows < numElements(g.at(l.ids).shape, batch)) {
+        if (l.rows < numElements(g.at(l.ids).shape, batch) * reuse) {
           std::vector<ValueId> ins = n.inputs;
           ins[static_cast<size_t>(at)] = l.table;
           ValueId ft = b.add(n.op, ins, n.attrs, loc);

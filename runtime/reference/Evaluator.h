@@ -20,11 +20,20 @@ struct Tensor {
   static Tensor ids(std::vector<int64_t> shape, std::vector<int32_t> values);
 };
 
+/// A number no ParamState of this process has had yet.
+uint64_t freshParamVersion();
+
 /// Model state the graph reads and (Gather with max_norm, Update) writes.
 struct ParamState {
   std::vector<std::vector<float>> values;  // per Graph::params, row-major
   std::vector<std::vector<float>> m, v;    // optimizer moments, per param (same sizes)
   ReccOptimizer opt{2, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
+  /// Names the current `values`: a copy keeps it, and an engine that writes them (a training
+  /// step) gives them a fresh one, so that values computed from the parameters once (hoisted
+  /// out of an inference graph, passes/Hoisting.h) are recomputed exactly when they changed.
+  /// Code that writes `values` by hand calls touch().
+  uint64_t version = freshParamVersion();
+  void touch() { version = freshParamVersion(); }
 };
 
 /// Evaluates every node of `g` (vocabularies must be bound). `inputs` follow Graph::inputs

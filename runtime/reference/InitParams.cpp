@@ -1,4 +1,5 @@
 // Parameter initialisation from one seeded generator, identical on every platform.
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <random>
@@ -42,6 +43,11 @@ void drawValues(const Graph& g, const std::vector<size_t>& sizes, uint64_t seed,
 }
 
 }  // namespace
+
+uint64_t freshParamVersion() {
+  static std::atomic<uint64_t> last{0};
+  return ++last;
+}
 
 ParamState initParams(const Graph& g, uint64_t seed) {
   std::vector<size_t> sizes;

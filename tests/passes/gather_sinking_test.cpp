@@ -105,6 +105,16 @@ TEST(GatherSinking, LargeSparseAndRenormalisingTablesAreLeftAlone) {
     EXPECT_EQ(sinkGathers(c.g, 4096), 4);  // but fewer than 4096 do
   }
   {
+    GradCheck c;  // a product over 3000 rows that 4 batches of 1024 share (inference) is worth it
+    tower(c, 3000);
+    Graph once = c.g;
+    EXPECT_EQ(sinkGathers(once, 1024, 1), 0);
+    // matmul, add, relu; the last product reads 16-wide rows: 3000 x 16 / 4 table multiplications
+    // plus the lookups cost more than 1024 x 16 per batch.
+    EXPECT_EQ(sinkGathers(c.g, 1024, 4), 3);
+    expectSameValues(c, once, c.g);
+  }
+  {
     GradCheck c;
     tower(c, 5);
     c.g.params[0].sparseUpdate = true;  // its updates must stay row-sparse

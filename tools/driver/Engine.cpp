@@ -1,25 +1,33 @@
 // JIT and reference engines.
 #include "tools/driver/Engine.h"
 
-#include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "compiler/codegen/Compiler.h"
+#include "compiler/passes/Hoisting.h"
 #include "runtime/kernels/Parallel.h"
 
 namespace recc {
 
 namespace {
 
+/// Whether running g changes parameter values: optimizer steps, running statistics, renormalising
+/// lookups.
+bool writesParams(const Graph& g) {
+  for (const Node& n : g.nodes)
+    if (opInfo(n.op).cls == OpClass::Update || n.op == OpKind::BatchMoments ||
+        (n.op == OpKind::Gather && n.attrs.f("max_norm") != 0))
+      return true;
+  return false;
+}
+
 class JitEngine : public Engine {
  public:
-  JitEngine(const Graph& g, std::vector<ValueId> fetches, int64_t maxBatch) {
-    auto t0 = std::chrono::steady_clock::now();
-    CodegenOptions opts;
-    opts.maxBatch = maxBatch;
-    opts.shards = threadCount();
-    compiled_ = CompiledGraph::compile(g, std::move(fetches), opts);
-    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  /// `derived`: buffers of g's parameters past the state's (ParamDecl::derived), owned by the caller.
+  JitEngine(const Graph& g, std::vector<ValueId> fetches, int64_t maxBatch, std::vector<float*> derived = {})
+      : derived_(std::move(derived)), writes_(writesParams(g)) {
+    compiled_ = CompiledGraph::compile(g, std::move(fetches), engineOptions(maxBatch));
     compiled_->allocate();
   }
   void run(int64_t batch, const std::vector<const void*>& inputs, ParamState& state,
@@ -27,8 +35,14 @@ class JitEngine : public Engine {
     if (args_.params.empty()) {  // pointers into state are stable: vectors are never resized
       for (size_t p = 0; p < state.values.size(); ++p) {
         args_.params.push_back(state.values[p].data());
-        args_.m.push_back(state.m[p].data());
-        args_.v.push_back(state.v[p].data());
+        // No moments: a state only inference runs on (a graph without updates never reads them).
+        args_.m.push_back(p < state.m.size() ? state.m[p].data() : nullptr);
+        args_.v.push_back(p < state.v.size() ? state.v[p].data() : nullptr);
+      }
+      for (float* d : derived_) {
+        args_.params.push_back(d);
+        args_.m.push_back(nullptr);
+        args_.v.push_back(nullptr);
       }
     }
     args_.batch = batch;
@@ -36,18 +50,55 @@ class JitEngine : public Engine {
     args_.opt = &state.opt;
     args_.fetches = fetches;
     compiled_->run(args_);
+    if (writes_) state.touch();
   }
-  double compileSeconds() const override { return seconds_; }
 
  private:
   std::unique_ptr<CompiledGraph> compiled_;
   RunArgs args_;
-  double seconds_ = 0;
+  std::vector<float*> derived_;
+  bool writes_;
+};
+
+/// A graph whose parameter-only values (passes/Hoisting.h) a second compiled graph computes
+/// once per parameter version (ParamState::version) instead of once per batch: serving, or
+/// evaluating after an epoch, runs many batches with the same parameters.
+class HoistingJitEngine : public Engine {
+ public:
+  HoistingJitEngine(Graph g, std::vector<ValueId> fetches, int64_t maxBatch) : main_(std::move(g)) {
+    prep_ = hoistParameterOnly(main_, fetches);
+    std::vector<float*> buffers;
+    for (const NamedValue& o : prep_.outputs) {
+      derived_.emplace_back(static_cast<size_t>(numElements(prep_.at(o.value).shape, 1)));
+      buffers.push_back(derived_.back().data());
+      prepFetches_.push_back(o.value);
+    }
+    if (!buffers.empty()) prepEngine_ = std::make_unique<JitEngine>(prep_, prepFetches_, 1);
+    engine_ = std::make_unique<JitEngine>(main_, std::move(fetches), maxBatch, std::move(buffers));
+  }
+  void run(int64_t batch, const std::vector<const void*>& inputs, ParamState& state,
+           const std::vector<float*>& fetches) override {
+    if (prepEngine_ && state.version != preparedVersion_) {
+      std::vector<float*> out;
+      for (std::vector<float>& d : derived_) out.push_back(d.data());
+      prepEngine_->run(1, {}, state, out);
+      preparedVersion_ = state.version;
+    }
+    engine_->run(batch, inputs, state, fetches);
+  }
+
+ private:
+  Graph main_, prep_;
+  std::vector<ValueId> prepFetches_;
+  std::vector<std::vector<float>> derived_;  // per prep_ output: main_'s derived parameters
+  std::unique_ptr<Engine> prepEngine_, engine_;
+  uint64_t preparedVersion_ = 0;  // versions start at 1
 };
 
 class ReferenceEngine : public Engine {
  public:
-  ReferenceEngine(const Graph& g, std::vector<ValueId> fetches) : g_(g), fetches_(std::move(fetches)) {}
+  ReferenceEngine(const Graph& g, std::vector<ValueId> fetches)
+      : g_(g), fetches_(std::move(fetches)), writes_(writesParams(g)) {}
   void run(int64_t batch, const std::vector<const void*>& inputs, ParamState& state,
            const std::vector<float*>& fetches) override {
     std::vector<Tensor> ts(g_.inputs.size());
@@ -69,6 +120,7 @@ class ReferenceEngine : public Engine {
       }
     }
     std::vector<Tensor> values = evaluate(g_, batch, ts, state);
+    if (writes_) state.touch();
     for (size_t k = 0; k < fetches_.size(); ++k) {
       const Tensor& v = values[static_cast<size_t>(fetches_[k])];
       std::memcpy(fetches[k], v.f.data(), v.f.size() * sizeof(float));
@@ -78,13 +130,27 @@ class ReferenceEngine : public Engine {
  private:
   const Graph& g_;
   std::vector<ValueId> fetches_;
+  bool writes_;
 };
 
 }  // namespace
 
+CodegenOptions engineOptions(int64_t maxBatch) {
+  CodegenOptions opts;
+  opts.maxBatch = maxBatch;
+  // Rows split over the threads; a graph without a batch (derived parameters, run at batch 1)
+  // runs whole, each op splitting its own work.
+  opts.shards = maxBatch > 1 ? threadCount() : 1;
+  return opts;
+}
+
 std::unique_ptr<Engine> makeEngine(const std::string& kind, const Graph& g,
                                    const std::vector<ValueId>& fetches, int64_t maxBatch) {
   if (kind == "reference") return std::make_unique<ReferenceEngine>(g, fetches);
+  // RECC_NO_HOIST=1 runs every value per batch (to measure what hoisting saves).
+  const char* noHoist = std::getenv("RECC_NO_HOIST");
+  if (!writesParams(g) && !(noHoist && std::string(noHoist) == "1"))
+    return std::make_unique<HoistingJitEngine>(g, fetches, maxBatch);
   return std::make_unique<JitEngine>(g, fetches, maxBatch);
 }
 

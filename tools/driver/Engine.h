@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/codegen/Compiler.h"
 #include "compiler/ir/Graph.h"
 #include "runtime/reference/Evaluator.h"
 
@@ -17,11 +18,15 @@ class Engine {
   /// the graph's fetch list (in order). Parameters and optimizer state live in `state`.
   virtual void run(int64_t batch, const std::vector<const void*>& inputs, ParamState& state,
                    const std::vector<float*>& fetches) = 0;
-  /// Seconds spent compiling (0 for the reference evaluator).
-  virtual double compileSeconds() const { return 0; }
 };
 
-/// `g` must have bound vocabularies. `maxBatch` bounds the batch of every later run().
+/// How the JIT engine compiles a graph run at batches up to `maxBatch` (`recc compile` compiles
+/// with the same options, so that its object code is what `recc train` finds in the cache).
+CodegenOptions engineOptions(int64_t maxBatch);
+
+/// `g` must have bound vocabularies. `maxBatch` bounds the batch of every later run(). The JIT
+/// runs a graph without side effects (inference) in two parts (passes/Hoisting.h): its
+/// parameter-only values once per ParamState::version, the rest per batch.
 std::unique_ptr<Engine> makeEngine(const std::string& kind, const Graph& g,
                                    const std::vector<ValueId>& fetches, int64_t maxBatch);
 
