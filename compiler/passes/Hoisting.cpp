@@ -93,7 +93,11 @@ Graph hoistParameterOnly(Graph& g, std::vector<ValueId>& roots) {
   });
   for (size_t r = 0; r < roots.size(); ++r) roots[r] = g.outputs[outputs + r].value;
   g.outputs.resize(outputs);
-  eliminateDeadCode(g, roots);
+  // Keep the outputs as well as the roots (eliminateDeadCode renumbers g.outputs itself).
+  std::vector<ValueId> keep = roots;
+  for (const NamedValue& o : g.outputs) keep.push_back(o.value);
+  eliminateDeadCode(g, keep);
+  roots.assign(keep.begin(), keep.begin() + static_cast<std::ptrdiff_t>(roots.size()));
   verify(g);
   verify(prep);
   return prep;

