@@ -43,9 +43,12 @@ std::string printGraph(const Graph& g, bool withLocs) {
   }
   for (const ParamDecl& p : g.params) {
     os << "param " << p.name << " : f32" << shapeStr(p.shape);
-    if (p.derived) os << " derived";
-    else os << " init=" << p.init;
-    if (!p.derived && (p.init == "normal" || p.init == "uniform")) os << "(" << p.scale << ")";
+    if (p.derived) {
+      os << " derived";
+    } else {
+      os << " init=" << p.init;
+      if (p.init == "normal" || p.init == "uniform") os << "(" << p.scale << ")";
+    }
     os << "\n";
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {

@@ -134,6 +134,21 @@ TEST(Cli, CompileWeighsRewritesAtTheBatch) {
   EXPECT_EQ(runRecc(cmd + " --batch 0").code, 2);
 }
 
+// At inference both of ALS-MLP's towers depend on one id each: they become derived tables,
+// computed once per parameter version, and the per-batch graph only looks them up.
+TEST(Cli, InferenceHoistsParameterOnlyWork) {
+  RunResult r = runRecc("compile " + src("zoo/als_mlp.rec") + " --data " + src("data/ctr_train.csv") + " --emit=infer");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const size_t prep = r.out.find("; ---- once per parameter version");
+  ASSERT_NE(prep, std::string::npos) << r.out;
+  const std::string perBatch = r.out.substr(0, prep), once = r.out.substr(prep);
+  EXPECT_NE(perBatch.find("param hoisted0 : f32[612,128] derived"), std::string::npos) << perBatch;
+  EXPECT_NE(perBatch.find("param hoisted1 : f32[8919,128] derived"), std::string::npos) << perBatch;
+  EXPECT_EQ(perBatch.find("matmul("), std::string::npos) << perBatch;
+  EXPECT_NE(once.find("matmul("), std::string::npos) << once;
+  EXPECT_EQ(once.find("input()"), std::string::npos) << once;
+}
+
 TEST(Cli, CompileEmitsEveryStage) {
   RunResult g = runRecc("compile " + src("zoo/deepfm.rec") + " --emit=graph");
   ASSERT_EQ(g.code, 0) << g.out;
