@@ -208,8 +208,7 @@ int cmdCompile(const Args& a) {
     std::fputs(printGraph(step).c_str(), stdout);
     return 0;
   }
-  std::vector<ValueId> outs;
-  for (const NamedValue& v : inf.outputs) outs.push_back(v.value);
+  std::vector<ValueId> outs = outputValues(inf);
   // As the JIT runs it: parameter-only values once per parameter version, the rest per batch.
   Graph prep = hoistParameterOnly(inf, outs);
   if (emit == "infer") {
@@ -224,11 +223,7 @@ int cmdCompile(const Args& a) {
   // As `recc train` does: the inference graphs on another thread while the step compiles.
   std::unique_ptr<CompiledGraph> cp;
   auto inferenceCompile = std::async(std::launch::async, [&] {
-    if (!prep.outputs.empty()) {
-      std::vector<ValueId> derived;
-      for (const NamedValue& v : prep.outputs) derived.push_back(v.value);
-      cp = CompiledGraph::compile(prep, derived, engineOptions(1));
-    }
+    if (!prep.outputs.empty()) cp = CompiledGraph::compile(prep, outputValues(prep), engineOptions(1));
     return CompiledGraph::compile(inf, outs, co);
   });
   auto cs = CompiledGraph::compile(step, {step.loss}, co);

@@ -27,6 +27,12 @@ bool staticElementsWithinLimit(const Shape& s, int64_t& out) {
   return true;
 }
 
+std::vector<ValueId> outputValues(const Graph& g) {
+  std::vector<ValueId> v;
+  for (const NamedValue& o : g.outputs) v.push_back(o.value);
+  return v;
+}
+
 bool hasBatch(const Shape& s) {
   for (const Dim& d : s)
     if (d.isBatch()) return true;

@@ -139,6 +139,9 @@ struct Graph {
   int inputIndex(const std::string& name) const;  // -1 if absent
 };
 
+/// The values of g.outputs, in order (the fetch list of an inference graph).
+std::vector<ValueId> outputValues(const Graph& g);
+
 /// Replace every |vocab| symbol by its size (throws DiagError naming a missing vocabulary).
 void bindVocabularies(Graph& g, const std::map<std::string, int64_t>& sizes);
 

@@ -160,8 +160,7 @@ Graph buildInference(const Graph& forward, int64_t batch) {
   g.losses.clear();
   g.loss = -1;
   g.grads.clear();
-  std::vector<ValueId> roots;
-  for (const NamedValue& o : g.outputs) roots.push_back(o.value);
+  std::vector<ValueId> roots = outputValues(g);
   eliminateDeadCode(g, roots);
   verify(g);
   return g;

@@ -94,8 +94,8 @@ Graph hoistParameterOnly(Graph& g, std::vector<ValueId>& roots) {
   for (size_t r = 0; r < roots.size(); ++r) roots[r] = g.outputs[outputs + r].value;
   g.outputs.resize(outputs);
   // Keep the outputs as well as the roots (eliminateDeadCode renumbers g.outputs itself).
-  std::vector<ValueId> keep = roots;
-  for (const NamedValue& o : g.outputs) keep.push_back(o.value);
+  std::vector<ValueId> keep = roots, outs = outputValues(g);
+  keep.insert(keep.end(), outs.begin(), outs.end());
   eliminateDeadCode(g, keep);
   roots.assign(keep.begin(), keep.begin() + static_cast<std::ptrdiff_t>(roots.size()));
   verify(g);

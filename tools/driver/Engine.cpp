@@ -71,9 +71,8 @@ class HoistingJitEngine : public Engine {
     for (const NamedValue& o : prep_.outputs) {
       derived_.emplace_back(static_cast<size_t>(numElements(prep_.at(o.value).shape, 1)));
       buffers.push_back(derived_.back().data());
-      prepFetches_.push_back(o.value);
     }
-    if (!buffers.empty()) prepEngine_ = std::make_unique<JitEngine>(prep_, prepFetches_, 1);
+    if (!buffers.empty()) prepEngine_ = std::make_unique<JitEngine>(prep_, outputValues(prep_), 1);
     engine_ = std::make_unique<JitEngine>(main_, std::move(fetches), maxBatch, std::move(buffers));
   }
   void run(int64_t batch, const std::vector<const void*>& inputs, ParamState& state,
@@ -89,7 +88,6 @@ class HoistingJitEngine : public Engine {
 
  private:
   Graph main_, prep_;
-  std::vector<ValueId> prepFetches_;
   std::vector<std::vector<float>> derived_;  // per prep_ output: main_'s derived parameters
   std::unique_ptr<Engine> prepEngine_, engine_;
   uint64_t preparedVersion_ = 0;  // versions start at 1

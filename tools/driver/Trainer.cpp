@@ -133,11 +133,6 @@ void warnTruncated(const Dataset& d) {
     std::fprintf(stderr, "recc: warning: %s\n", truncationWarning(d, t).c_str());
 }
 
-std::vector<ValueId> outputValues(const Graph& g) {
-  std::vector<ValueId> v;
-  for (const NamedValue& o : g.outputs) v.push_back(o.value);
-  return v;
-}
 
 std::string absolute(const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); }
 
