@@ -314,8 +314,9 @@ class ShardedGraph final : public CompiledGraph {
     if (maxBatch_ <= 0) throw DiagError({}, "codegen: maxBatch must be positive");
     int64_t capacity = 1;  // the most rows one shard gets
     for (int64_t b = 1; b <= maxBatch_; ++b) capacity = std::max(capacity, (b + shardsFor(b) - 1) / shardsFor(b));
+    tile_ = rowTile(plan_, capacity, opts.tileBytes);
     CodegenOptions rowOpts = opts;
-    rowOpts.maxBatch = capacity;
+    rowOpts.maxBatch = tile_;
     rows_ = std::make_unique<JitCompiledGraph>(plan_.rows, plan_.rowFetches, rowOpts, shards_);
     if (plan_.hasWhole) whole_ = std::make_unique<JitCompiledGraph>(plan_.whole, plan_.wholeFetches, opts);
 
@@ -345,23 +346,27 @@ class ShardedGraph final : public CompiledGraph {
     const float batch = static_cast<float>(a.batch);
     ReccShardGroup group(shards);
     auto shard = [&](int c) {
-      const int64_t lo = chunkBegin(a.batch, shards, c), hi = chunkBegin(a.batch, shards, c + 1);
+      const int64_t begin = chunkBegin(a.batch, shards, c), end = chunkBegin(a.batch, shards, c + 1);
       const ReccShard self{&group, c};
-      RunArgs s;
-      s.batch = hi - lo;
-      s.firstRow = a.firstRow + lo;
-      s.shard = &self;
-      s.opt = a.opt;
-      for (size_t i = 0; i < a.inputs.size(); ++i)
-        s.inputs.push_back(static_cast<const uint8_t*>(a.inputs[i]) + lo * inputRowBytes_[i]);
-      s.params = a.params;
-      if (plan_.batchParam) s.params.push_back(const_cast<float*>(&batch));
-      for (std::vector<float>& p : partials_[static_cast<size_t>(c)]) s.fetches.push_back(p.data());
-      for (size_t k = plan_.cuts; k < plan_.rowFetches.size(); ++k) {
-        float* base = k < plan_.cuts + plan_.exports ? exports_[k - plan_.cuts].data() : rowFetchBuffer(a, k);
-        s.fetches.push_back(base + lo * numElements(plan_.rows.at(plan_.rowFetches[k]).shape, 1));
+      // The shard's rows in tiles of at most tile_ rows, one after another on this thread.
+      for (int64_t lo = begin; lo < end; lo += tile_) {
+        const int64_t hi = std::min(end, lo + tile_);
+        RunArgs s;
+        s.batch = hi - lo;
+        s.firstRow = a.firstRow + lo;
+        s.shard = &self;
+        s.opt = a.opt;
+        for (size_t i = 0; i < a.inputs.size(); ++i)
+          s.inputs.push_back(static_cast<const uint8_t*>(a.inputs[i]) + lo * inputRowBytes_[i]);
+        s.params = a.params;
+        if (plan_.batchParam) s.params.push_back(const_cast<float*>(&batch));
+        for (std::vector<float>& p : partials_[static_cast<size_t>(c)]) s.fetches.push_back(p.data());
+        for (size_t k = plan_.cuts; k < plan_.rowFetches.size(); ++k) {
+          float* base = k < plan_.cuts + plan_.exports ? exports_[k - plan_.cuts].data() : rowFetchBuffer(a, k);
+          s.fetches.push_back(base + lo * numElements(plan_.rows.at(plan_.rowFetches[k]).shape, 1));
+        }
+        rows_->runOn(s, c);
       }
-      rows_->runOn(s, c);
     };
     runShards(shards, shard);
     for (size_t j = 0; j < plan_.cuts; ++j) {  // shard 0's partials become the totals
@@ -429,6 +434,14 @@ class ShardedGraph final : public CompiledGraph {
     for (std::thread& t : others) t.join();
   }
 
+  /// Rows per run of the rows graph: a shard's whole range, or tiles of it (CodegenOptions::tileBytes).
+  static int64_t rowTile(const ShardPlan& p, int64_t capacity, int64_t tileBytes) {
+    if (p.cuts > 0 || p.barriers || tileBytes <= 0) return capacity;
+    const FusionPlan f = planFusion(p.rows, p.rowFetches);
+    const int64_t perRow = (planBuffers(p.rows, f, 65).arenaBytes - planBuffers(p.rows, f, 1).arenaBytes) / 64;
+    return std::clamp<int64_t>(tileBytes / std::max<int64_t>(1, perRow), 1, capacity);
+  }
+
   int shardsFor(int64_t batch) const {
     return static_cast<int>(std::clamp<int64_t>(batch / minShardRows_, 1, shards_));
   }
@@ -442,6 +455,7 @@ class ShardedGraph final : public CompiledGraph {
   ShardPlan plan_;
   int shards_;
   int64_t minShardRows_;
+  int64_t tile_ = 1;
   int64_t maxBatch_;
   std::unique_ptr<JitCompiledGraph> rows_, whole_;
   std::vector<int64_t> inputRowBytes_;

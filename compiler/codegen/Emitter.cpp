@@ -525,6 +525,7 @@ class EntryEmitter {
     const Node& n = node(root);
     if (n.op == OpKind::Input) return -1 - slots_.input(static_cast<int>(n.attrs.i("index")));
     if (n.op == OpKind::Param) return -1 - slots_.param(static_cast<int>(n.attrs.i("index")));
+    if (const int k = f_.fetchSlot[static_cast<size_t>(root)]; k >= 0) return -1 - slots_.fetch(k);
     return plan_.offset[static_cast<size_t>(root)];
   }
 
@@ -829,6 +830,7 @@ class EntryEmitter {
     if (n.op == OpKind::Input) return slot(slots_.input(static_cast<int>(n.attrs.i("index"))));
     if (n.op == OpKind::Param) return slot(slots_.param(static_cast<int>(n.attrs.i("index"))));
     if (n.op == OpKind::Reshape) return basePtr(f_.storageRoot[static_cast<size_t>(v)]);
+    if (const int k = f_.fetchSlot[static_cast<size_t>(v)]; k >= 0) return slot(slots_.fetch(k));
     return b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena_, static_cast<uint64_t>(plan_.offset[static_cast<size_t>(v)]),
                                          n.name.empty() ? "v" + std::to_string(v) : n.name);
   }
@@ -981,6 +983,7 @@ class EntryEmitter {
 
   void emitFetch(int k) {
     ValueId v = fetches_[static_cast<size_t>(k)];
+    if (f_.fetchSlot[static_cast<size_t>(v)] == k) return;  // computed in place
     llvm::Value* bytes = b_.CreateMul(elements(node(v).shape), c64(4), "", true, true);
     b_.CreateMemCpy(slot(slots_.fetch(k)), llvm::MaybeAlign(4), basePtr(v), llvm::MaybeAlign(4), bytes);
   }

@@ -112,6 +112,13 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
     auto root = static_cast<size_t>(f.storageRoot[i]);
     if (root != i && f.emitted[i]) f.lastRead[root] = std::max(f.lastRead[root], f.lastRead[i]);
   }
+  f.fetchSlot.assign(n, -1);
+  for (size_t k = fetches.size(); k-- > 0;) {  // the first fetch of a value wins
+    const auto v = static_cast<size_t>(fetches[k]);
+    const OpKind op = g.nodes[v].op;
+    if (f.materialized[v] && op != OpKind::Input && op != OpKind::Param && op != OpKind::Reshape)
+      f.fetchSlot[v] = static_cast<int>(k);
+  }
   return f;
 }
 

@@ -31,6 +31,11 @@ struct FusionPlan {
   std::vector<int> lastRead;
   /// per node: the node whose buffer holds it (itself, or the root of a Reshape alias chain).
   std::vector<ValueId> storageRoot;
+  /// per node: the fetch whose caller buffer it is computed in (its first fetch, for a
+  /// materialized node with a buffer of its own), or -1: in the arena, or not stored. Writing
+  /// a result where the caller wants it spares copying it there after the run (the derived
+  /// tables of inference, passes/Hoisting.h, are megabytes).
+  std::vector<int> fetchSlot;
 };
 
 FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches);

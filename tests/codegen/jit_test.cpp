@@ -37,9 +37,29 @@ TEST(Fusion, ElementwiseChainBecomesOneLoopNest) {
   EXPECT_EQ(count(cg->llvmIR(), "\\nnest[0-9]*:"), 1) << cg->llvmIR();
   EXPECT_EQ(cg->plan().offset[static_cast<size_t>(a)], -1);  // never stored
   EXPECT_EQ(cg->plan().offset[static_cast<size_t>(m)], -1);
-  EXPECT_GE(cg->plan().offset[static_cast<size_t>(s)], 0);
+  EXPECT_EQ(cg->plan().offset[static_cast<size_t>(s)], -1);  // in the caller's buffer
   EXPECT_EQ(count(cg->llvmIR(), "store float"), 1);
   EXPECT_TRUE(matchesReference(t, {s}));
+}
+
+// A fetched value is computed in the caller's buffer (no arena space, no copy after the run),
+// also when later nodes read it; a second fetch of it is copied from the first.
+TEST(Fusion, FetchedValuesAreComputedInTheCallersBuffer) {
+  TestGraph t;
+  ValueId x = t.dense(4);
+  ValueId e = t.op(OpKind::Exp, {x});
+  ValueId r = t.op(OpKind::MatMul, {e, t.param({4, 3})}, Attrs().set("ta", int64_t{0}).set("tb", int64_t{0}));
+  ValueId s = t.op(OpKind::Sigmoid, {r});
+  auto cg = CompiledGraph::compile(t.g, {r, s, r}, opt(2));
+  const FusionPlan f = planFusion(t.g, {r, s, r});
+  EXPECT_EQ(f.fetchSlot[static_cast<size_t>(r)], 0);
+  EXPECT_EQ(f.fetchSlot[static_cast<size_t>(s)], 1);
+  EXPECT_EQ(f.fetchSlot[static_cast<size_t>(e)], -1);
+  EXPECT_EQ(cg->plan().offset[static_cast<size_t>(r)], -1);
+  EXPECT_EQ(cg->plan().offset[static_cast<size_t>(s)], -1);
+  EXPECT_GE(cg->plan().offset[static_cast<size_t>(e)], 0);
+  EXPECT_EQ(count(cg->llvmIR(), "llvm.memcpy"), 2) << cg->llvmIR();  // the declaration and one copy
+  EXPECT_TRUE(matchesReference(t, {r, s, r}));
 }
 
 TEST(Fusion, SharedOrBroadcastProducersAreMaterialized) {

@@ -34,6 +34,13 @@ TEST_P(ShardedZoo, ForwardInShardsMatchesReference) {
   EXPECT_TRUE(matchesReference(g, kVocab, outputsAndLosses(g), kBatch, 22, 8, 1, {}, 1e-6, 3));
 }
 
+// Inference (no sum over the batch): each shard runs its rows in tiles, here of one row.
+TEST_P(ShardedZoo, InferenceInRowTilesMatchesReference) {
+  Graph inf = buildInference(loadModel(GetParam()));
+  EXPECT_TRUE(matchesReference(inf, kVocab, outputValues(inf), kBatch, 23, 8, 1, {}, 1e-6, 2, 1));
+  EXPECT_TRUE(matchesReference(inf, kVocab, outputValues(inf), kBatch, 24, 8, 1, {}, 1e-6, 3, 1));
+}
+
 TEST_P(ShardedZoo, GradientsInShardsMatchReference) {
   Graph g = loadModel(GetParam());
   differentiate(g);
@@ -62,6 +69,25 @@ INSTANTIATE_TEST_SUITE_P(Models, ShardedZoo,
                                            "cnn", "afm", "nfm", "pnn", "dcn", "rnn", "rnn_als", "base_sequential",
                                            "bst", "transformer_encoder", "din", "din_plus", "rnn_history",
                                            "transformer4rec"));
+
+// The rows graph of a tiled inference graph is compiled for its tile: a smaller arena than for
+// whole shards. A training step (sums over the batch) is never tiled.
+TEST(Sharding, RowTilesShrinkTheInferenceArenaOnly) {
+  for (const char* model : {"fnn", "din"}) {
+    Graph g = loadModel(model);
+    Graph inf = buildInference(g), step = buildTrainStep(g);
+    auto arena = [](const Graph& x, const std::vector<ValueId>& fetches, int64_t tileBytes) {
+      CodegenOptions o;
+      o.maxBatch = 64;
+      o.shards = 2;
+      o.minShardRows = 1;
+      o.tileBytes = tileBytes;
+      return CompiledGraph::compile(x, fetches, o)->plan().arenaBytes;
+    };
+    EXPECT_LT(arena(inf, outputValues(inf), 1), arena(inf, outputValues(inf), 0)) << model;
+    EXPECT_EQ(arena(step, {step.loss}, 1), arena(step, {step.loss}, 0)) << model;
+  }
+}
 
 // Adam divides by sqrt(v): a gradient of ~1e-8 (all rounding, which differs with the order of
 // the sums) moves a weight by up to lr, so weights are compared to 1% of one step.
