@@ -314,7 +314,7 @@ class ShardedGraph final : public CompiledGraph {
     if (maxBatch_ <= 0) throw DiagError({}, "codegen: maxBatch must be positive");
     int64_t capacity = 1;  // the most rows one shard gets
     for (int64_t b = 1; b <= maxBatch_; ++b) capacity = std::max(capacity, (b + shardsFor(b) - 1) / shardsFor(b));
-    tile_ = rowTile(plan_, capacity, opts.tileBytes);
+    tile_ = rowTile(plan_, capacity, opts);
     CodegenOptions rowOpts = opts;
     rowOpts.maxBatch = tile_;
     rows_ = std::make_unique<JitCompiledGraph>(plan_.rows, plan_.rowFetches, rowOpts, shards_);
@@ -326,9 +326,13 @@ class ShardedGraph final : public CompiledGraph {
       if (n.op == OpKind::Input)  // f32 and i32: 4 bytes an element
         inputRowBytes_[static_cast<size_t>(n.attrs.i("index"))] = numElements(n.shape, 1) * 4;
     partials_.resize(static_cast<size_t>(shards_));
-    for (auto& shard : partials_)
-      for (size_t j = 0; j < plan_.cuts; ++j)
-        shard.emplace_back(static_cast<size_t>(numElements(r.at(plan_.rowFetches[j]).shape, 1)));
+    tileSums_.resize(static_cast<size_t>(shards_));
+    for (size_t c = 0; c < partials_.size(); ++c)
+      for (size_t j = 0; j < plan_.cuts; ++j) {
+        const auto n = static_cast<size_t>(numElements(r.at(plan_.rowFetches[j]).shape, 1));
+        partials_[c].emplace_back(n);
+        if (tile_ < capacity) tileSums_[c].emplace_back(n);
+      }
     for (size_t k = 0; k < plan_.exports; ++k) {
       const Shape& s = r.at(plan_.rowFetches[plan_.cuts + k]).shape;
       exports_.emplace_back(static_cast<size_t>(numElements(s, maxBatch_)));  // 4-byte elements (f32 or i32)
@@ -360,12 +364,22 @@ class ShardedGraph final : public CompiledGraph {
           s.inputs.push_back(static_cast<const uint8_t*>(a.inputs[i]) + lo * inputRowBytes_[i]);
         s.params = a.params;
         if (plan_.batchParam) s.params.push_back(const_cast<float*>(&batch));
-        for (std::vector<float>& p : partials_[static_cast<size_t>(c)]) s.fetches.push_back(p.data());
+        // The first tile's sums over its rows go to the shard's partials, later tiles' to
+        // scratch buffers added to them.
+        std::vector<std::vector<float>>& sums = partials_[static_cast<size_t>(c)];
+        std::vector<std::vector<float>>& scratch = tileSums_[static_cast<size_t>(c)];
+        const bool later = lo > begin;
+        for (size_t j = 0; j < plan_.cuts; ++j)
+          s.fetches.push_back((later && plan_.cutIsPartial[j] ? scratch[j] : sums[j]).data());
         for (size_t k = plan_.cuts; k < plan_.rowFetches.size(); ++k) {
           float* base = k < plan_.cuts + plan_.exports ? exports_[k - plan_.cuts].data() : rowFetchBuffer(a, k);
           s.fetches.push_back(base + lo * numElements(plan_.rows.at(plan_.rowFetches[k]).shape, 1));
         }
         rows_->runOn(s, c);
+        if (later)
+          for (size_t j = 0; j < plan_.cuts; ++j)
+            if (plan_.cutIsPartial[j])
+              for (size_t i = 0; i < sums[j].size(); ++i) sums[j][i] += scratch[j][i];
       }
     };
     runShards(shards, shard);
@@ -435,11 +449,12 @@ class ShardedGraph final : public CompiledGraph {
   }
 
   /// Rows per run of the rows graph: a shard's whole range, or tiles of it (CodegenOptions::tileBytes).
-  static int64_t rowTile(const ShardPlan& p, int64_t capacity, int64_t tileBytes) {
-    if (p.cuts > 0 || p.barriers || tileBytes <= 0) return capacity;
+  static int64_t rowTile(const ShardPlan& p, int64_t capacity, const CodegenOptions& o) {
+    if (p.barriers || o.tileBytes <= 0) return capacity;
     const FusionPlan f = planFusion(p.rows, p.rowFetches);
     const int64_t perRow = (planBuffers(p.rows, f, 65).arenaBytes - planBuffers(p.rows, f, 1).arenaBytes) / 64;
-    return std::clamp<int64_t>(tileBytes / std::max<int64_t>(1, perRow), 1, capacity);
+    const int64_t rows = std::max(o.tileBytes / std::max<int64_t>(1, perRow), o.minTileRows);
+    return std::clamp<int64_t>(rows, 1, capacity);
   }
 
   int shardsFor(int64_t batch) const {
@@ -460,6 +475,7 @@ class ShardedGraph final : public CompiledGraph {
   std::unique_ptr<JitCompiledGraph> rows_, whole_;
   std::vector<int64_t> inputRowBytes_;
   std::vector<std::vector<std::vector<float>>> partials_;  // per shard, per cut
+  std::vector<std::vector<std::vector<float>>> tileSums_;  // per shard, per cut: a later tile's sums
   std::vector<std::vector<float>> exports_;                // per export: [maxBatch, ...]
   mutable std::string ir_;
 };

@@ -113,7 +113,7 @@ inline ::testing::AssertionResult matchesReference(const Graph& g, const std::ma
                                                    uint32_t seed = 7, int64_t maxBatch = 8, int runs = 1,
                                                    ReccOptimizer optimizer = {2, 0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 1},
                                                    double paramAtol = 1e-6, int shards = 1,
-                                                   int64_t tileBytes = CodegenOptions().tileBytes) {
+                                                   int64_t tileRows = 0) {
   struct {
     const Graph& g;
   } t{g};
@@ -126,7 +126,10 @@ inline ::testing::AssertionResult matchesReference(const Graph& g, const std::ma
   opts.maxBatch = maxBatch;
   opts.shards = shards;
   opts.minShardRows = 1;
-  opts.tileBytes = tileBytes;
+  if (tileRows > 0) {  // shards run in tiles of tileRows rows (where they can)
+    opts.tileBytes = 1;
+    opts.minTileRows = tileRows;
+  }
   auto cg = CompiledGraph::compile(t.g, fetches, opts);
   RunArgs args;
   args.batch = batch;
