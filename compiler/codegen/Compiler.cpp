@@ -450,11 +450,24 @@ class ShardedGraph final : public CompiledGraph {
 
   /// Rows per run of the rows graph: a shard's whole range, or tiles of it (CodegenOptions::tileBytes).
   static int64_t rowTile(const ShardPlan& p, int64_t capacity, const CodegenOptions& o) {
-    if (p.barriers || o.tileBytes <= 0) return capacity;
+    if (p.barriers || o.tileBytes <= 0 || freeProducts(p.rows)) return capacity;
     const FusionPlan f = planFusion(p.rows, p.rowFetches);
     const int64_t perRow = (planBuffers(p.rows, f, 65).arenaBytes - planBuffers(p.rows, f, 1).arenaBytes) / 64;
     const int64_t rows = std::max(o.tileBytes / std::max<int64_t>(1, perRow), o.minTileRows);
     return std::clamp<int64_t>(rows, 1, capacity);
+  }
+
+  /// Whether g multiplies values without rows (ALS-MLP's user tower over the user table, in
+  /// training): every run of the rows graph does that again, so tiles would repeat it.
+  static bool freeProducts(const Graph& g) {
+    for (const Node& n : g.nodes) {
+      if (n.op != OpKind::MatMul && n.op != OpKind::BatchMatMul) continue;
+      bool rows = false;
+      for (ValueId in : n.inputs)
+        for (const Dim& d : g.at(in).shape) rows |= d.isBatch();
+      if (!rows) return true;
+    }
+    return false;
   }
 
   int shardsFor(int64_t batch) const {
