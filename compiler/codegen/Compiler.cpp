@@ -463,8 +463,7 @@ class ShardedGraph final : public CompiledGraph {
     for (const Node& n : g.nodes) {
       if (n.op != OpKind::MatMul && n.op != OpKind::BatchMatMul) continue;
       bool rows = false;
-      for (ValueId in : n.inputs)
-        for (const Dim& d : g.at(in).shape) rows |= d.isBatch();
+      for (ValueId in : n.inputs) rows |= hasBatch(g.at(in).shape);
       if (!rows) return true;
     }
     return false;

@@ -133,7 +133,6 @@ void warnTruncated(const Dataset& d) {
     std::fprintf(stderr, "recc: warning: %s\n", truncationWarning(d, t).c_str());
 }
 
-
 std::string absolute(const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); }
 
 Checkpoint makeCheckpoint(const TrainOptions& o, const Graph& g, const ParamState& st,
