@@ -1,5 +1,6 @@
 // exp in straight-line f32 arithmetic for the kernels: loops calling it vectorise (a libm call
-// per element does not), and every element gets the same operations whether the compiler puts
+// per element does not; GCC if-converts the clamps only under -fno-trapping-math, set in
+// CMakeLists.txt), and every element gets the same operations whether the compiler puts
 // it in a vector lane or a scalar remainder, so results do not depend on where a buffer or a
 // thread's chunk starts. The same algorithm as the JIT's (compiler/codegen/ScalarOps.cpp).
 #pragma once

@@ -1,7 +1,7 @@
 // Kernels of the sequence / attention / CNN ops: batched matmul, softmax, layer and batch norm,
 // cross-entropy, positional encoding, and 1-D convolution (im2col + one Eigen GEMM).
-// Statistics and softmax sums accumulate in a fixed order per row: softmax sums in double, in
-// order; layer norm's over kLanes float lanes combined in double, which vectorises. Elementwise
+// Statistics and softmax sums accumulate in a fixed order per row: over kLanes float lanes
+// combined in double, which vectorises (a softmax along an inner axis: in double, in order). Elementwise
 // parts are plain loops (the compiler vectorises them, exp included: FastMath.h). So a result
 // never depends on a buffer's alignment or on where a thread's chunk starts. Every kernel splits
 // rows (or columns) over the threads of Parallel.h.
@@ -49,6 +49,27 @@ double laneSum(const float* x, int64_t len, F f) {
   return s;
 }
 
+/// Softmax (or log-softmax) of one contiguous row, y may be x: the strided loop's steps in
+/// loops that vectorise, the sum over kLanes lanes (laneSum). On Zen 3, BST's attention rows
+/// (21 long) took several times longer one strided element at a time.
+void softmaxRow(float* y, const float* x, int64_t len, bool log) {
+  float lanes[kLanes];  // the max, exact in any order
+  std::fill(lanes, lanes + kLanes, -INFINITY);
+  const int64_t body = len - len % kLanes;
+  for (int64_t q = 0; q < body; q += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], x[q + l]);
+  float mx = *std::max_element(lanes, lanes + kLanes);
+  for (int64_t q = body; q < len; ++q) mx = std::max(mx, x[q]);
+  if (log) {  // x - mx first, then - log(sum): exact even for -1e9 rows
+    const auto ls = static_cast<float>(std::log(laneSum(x, len, [mx](float v) { return recc::fastExp(v - mx); })));
+    for (int64_t q = 0; q < len; ++q) y[q] = (x[q] - mx) - ls;
+    return;
+  }
+  for (int64_t q = 0; q < len; ++q) y[q] = recc::fastExp(x[q] - mx);
+  const auto inv = static_cast<float>(1.0 / laneSum(y, len, [](float v) { return v; }));
+  for (int64_t q = 0; q < len; ++q) y[q] *= inv;
+}
+
 }  // namespace
 
 extern "C" {
@@ -74,6 +95,12 @@ void recc_rt_batch_matmul_f32(float* out, const float* a, const float* b, int64_
 void recc_rt_softmax_f32(float* out, const float* x, int64_t outer, int64_t len, int64_t inner,
                          int32_t log) {
   const double work = 20.0 * static_cast<double>(outer * len * inner);
+  if (inner == 1) {  // rows along the last axis (attention's): contiguous
+    recc::parallelFor(outer, work, [&](int, int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) softmaxRow(out + r * len, x + r * len, len, log != 0);
+    });
+    return;
+  }
   recc::parallelFor(outer * inner, work, [&](int, int64_t lo, int64_t hi) {
     thread_local std::vector<float> scratch;
     scratch.resize(static_cast<size_t>(len));
