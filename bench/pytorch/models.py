@@ -84,6 +84,8 @@ def mlp(in_features, sizes, act="relu", drop=0.0):
 def embedding(num, dim, std, max_norm=0.0):
     e = nn.Embedding(num, dim, max_norm=max_norm or None)
     nn.init.normal_(e.weight, 0.0, std)
+    with torch.no_grad():  # as recc: the reserved ids <pad> (0) and <oov> (1) start at zero
+        e.weight[:2] = 0.0
     return e
 
 

@@ -86,12 +86,16 @@ struct InputDecl {
 };
 
 /// Parameter initialisation: normal(0, scale), uniform(-scale, scale), zeros, ones.
+/// Every vocabulary's first ids are reserved (runtime/data/Dataset.h): 0 = <pad>, the padding
+/// of ids<v>[L] cells, and 1 = <oov>, an id not seen in training. Data tokens count from here.
+inline constexpr int64_t kReservedIds = 2;
+
 struct ParamDecl {
   std::string name;  // hierarchical: "deep.fc0.w", "emb.movie"
   Shape shape;
   std::string init = "zeros";
   double scale = 0;
-  bool embedding = false;  // rows are looked up by id (sparse gradients)
+  bool embedding = false;  // rows are looked up by id (sparse gradients); kReservedIds rows first
   Loc loc;
   /// `embedding(..., sparse = true)`: the optimizer step touches only the rows a batch used
   /// (SparseUpdate; Adam/AdamW lazy, like PyTorch's SparseAdam), so a step costs the same for

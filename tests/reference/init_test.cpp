@@ -58,6 +58,18 @@ TEST(InitParams, ZerosAndOnesDrawNothing) {
   EXPECT_EQ(sb.values[2], std::vector<float>(2, 0.0f));
 }
 
+// The <pad> and <oov> rows of an embedding table start at zero; the other rows are drawn as
+// for any parameter (the same values as a plain parameter of that shape).
+TEST(InitParams, EmbeddingReservedRowsStartAtZero) {
+  ASSERT_EQ(kReservedIds, 2);
+  ParamState table = initParams(params({{"emb", {5, 3}, "normal", 0.5, true, {}}}), 3);
+  ParamState plain = initParams(params({{"w", {5, 3}, "normal", 0.5, false, {}}}), 3);
+  const std::vector<float>& t = table.values[0];
+  EXPECT_EQ(std::vector<float>(t.begin(), t.begin() + 6), std::vector<float>(6, 0.0f));
+  EXPECT_EQ(std::vector<float>(t.begin() + 6, t.end()), std::vector<float>(plain.values[0].begin() + 6, plain.values[0].end()));
+  EXPECT_NE(std::count(plain.values[0].begin(), plain.values[0].begin() + 6, 0.0f), 6);
+}
+
 TEST(InitParams, DistributionsHaveTheirScale) {
   Graph g = params({{"n", {20001}, "normal", 0.5, false, {}}, {"u", {20000}, "uniform", 0.3, false, {}}});
   ParamState s = initParams(g, 1);
