@@ -138,14 +138,15 @@ class EntryEmitter {
     return gv;
   }
 
-  llvm::Value* optimizerStep() {
+  /// An i64 field of the run's ReccOptimizer, or 0 without one (an inference run).
+  llvm::Value* optimizerField(size_t offset, const char* name) {
     llvm::Value* opt = slot(slots_.opt());
     if (!noStep_)
       noStep_ = constantGlobal(b_.getInt64(0), "no_step");
     llvm::Value* zero = noStep_;
-    llvm::Value* field = b_.CreateConstGEP1_64(b_.getInt8Ty(), opt, offsetof(ReccOptimizer, step));
+    llvm::Value* field = b_.CreateConstGEP1_64(b_.getInt8Ty(), opt, offset);
     llvm::Value* addr = b_.CreateSelect(b_.CreateICmpEQ(opt, llvm::ConstantPointerNull::get(ptr())), zero, field);
-    return b_.CreateLoad(i64(), addr, "step");
+    return b_.CreateLoad(i64(), addr, name);
   }
 
   // splitmix64's finaliser in IR, bit for bit the mix64() of runtime/kernels/DropoutHash.h.
@@ -589,16 +590,18 @@ class EntryEmitter {
       llvm::Value* fromArena = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena, b_.CreateSelect(inSlot, c64(0), w));
       callArgs.push_back(b_.CreateSelect(inSlot, fromSlot, fromArena));
     }
-    llvm::Value* step = nullptr;
+    llvm::Value* runKey = nullptr;  // mix64(run seed) ^ step * kDropoutStepMul: dropoutKey's
     for (size_t k = 0; k < s.keys.size(); ++k) {
       llvm::Value* w = word(s.leaves.size() + k);
-      if (node(s.keys[k]).op == OpKind::Dropout) {  // the key of (seed, this run's step)
-        if (!step) {
+      if (node(s.keys[k]).op == OpKind::Dropout) {  // the key of (node seed, run seed, step)
+        if (!runKey) {
           std::swap(slotArg_, slots);
-          step = optimizerStep();
+          llvm::Value* step = optimizerField(offsetof(ReccOptimizer, step), "step");
+          llvm::Value* seed = optimizerField(offsetof(ReccOptimizer, seed), "seed");
+          runKey = b_.CreateXor(mix64(seed), b_.CreateMul(step, c64(static_cast<int64_t>(kDropoutStepMul))));
           std::swap(slotArg_, slots);
         }
-        w = mix64(b_.CreateXor(w, b_.CreateMul(step, c64(static_cast<int64_t>(kDropoutStepMul)))));
+        w = mix64(b_.CreateXor(w, runKey));
       }
       callArgs.push_back(w);
     }

@@ -1,7 +1,7 @@
 // The counter-based hash behind Dropout's mask. The reference evaluator calls these functions;
 // the code generator emits the same integer operations in LLVM IR (compiler/codegen/Emitter.cpp),
 // so the JIT and the oracle drop exactly the same elements. Counter-based: the mask element of
-// (seed, step, i) needs no generator state, so it is the same in the forward and the gradient
+// (node seed, run seed, step, i) needs no generator state, so it is the same in the forward and the gradient
 // and does not depend on the order in which elements are computed.
 #pragma once
 #include <cmath>
@@ -22,9 +22,11 @@ inline constexpr uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-/// Per (node seed, optimizer step): computed once per run.
-inline constexpr uint64_t dropoutKey(int64_t seed, int64_t step) {
-  return mix64(static_cast<uint64_t>(seed) ^ (static_cast<uint64_t>(step) * kDropoutStepMul));
+/// Per (node seed, the run's seed, optimizer step): computed once per run. Run seed 0 gives
+/// the node's masks of before run seeds took part (mix64(0) = 0).
+inline constexpr uint64_t dropoutKey(int64_t seed, int64_t runSeed, int64_t step) {
+  return mix64(static_cast<uint64_t>(seed) ^ mix64(static_cast<uint64_t>(runSeed)) ^
+               (static_cast<uint64_t>(step) * kDropoutStepMul));
 }
 
 /// 24 uniform bits for element i: u = bits / 2^24 in [0, 1).

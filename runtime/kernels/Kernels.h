@@ -110,6 +110,7 @@ struct ReccOptimizer {
   int32_t kind;  // 0 = SGD, 1 = Adam, 2 = AdamW
   float lr, beta1, beta2, eps, weight_decay;
   int64_t step;
+  int64_t seed = 0;  // the run's --seed; dropout masks depend on it (DropoutHash.h)
 };
 
 /// One optimizer step on n floats, PyTorch semantics:

@@ -214,7 +214,7 @@ struct Eval {
 
   Tensor dropout(const Node& n, const Tensor& x) {
     const double p = n.attrs.f("p", 0.5);
-    const uint64_t key = dropoutKey(n.attrs.i("seed", 0), state.opt.step);
+    const uint64_t key = dropoutKey(n.attrs.i("seed", 0), state.opt.seed, state.opt.step);
     const uint64_t threshold = dropoutThreshold(p);
     const double scale = dropoutScale(p);
     Tensor t = f32(x.shape);

@@ -111,7 +111,7 @@ inline ::testing::AssertionResult near(const std::vector<float>& got, const std:
 inline ::testing::AssertionResult matchesReference(const Graph& g, const std::map<std::string, int64_t>& vocab,
                                                    const std::vector<ValueId>& fetches, int64_t batch = 5,
                                                    uint32_t seed = 7, int64_t maxBatch = 8, int runs = 1,
-                                                   ReccOptimizer optimizer = {2, 0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 1},
+                                                   ReccOptimizer optimizer = {2, 0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 5},
                                                    double paramAtol = 1e-6, int shards = 1,
                                                    int64_t tileRows = 0) {
   struct {

@@ -225,6 +225,25 @@ TEST(Evaluator, DropoutHashKnownAnswer) {
   EXPECT_EQ(dropoutScale(0.75), 4.0f);
 }
 
+// The run's seed (`recc train --seed`) takes part: another seed draws other masks, the same
+// seed the same ones, as PyTorch's dropout does under torch.manual_seed.
+TEST(Evaluator, DropoutMasksDependOnTheRunSeed) {
+  Fx f;
+  f.batch = 50;
+  ValueId x = f.dense(50, std::vector<float>(50 * 50, 1.0f));
+  ValueId d = f.op(OpKind::Dropout, {x}, Attrs().set("p", 0.5).set("seed", int64_t(9)));
+  f.s.opt.step = 3;
+  auto mask = [&](int64_t runSeed) {
+    f.s.opt.seed = runSeed;
+    return evaluate(f.g, f.batch, f.in, f.s)[static_cast<size_t>(d)].f;
+  };
+  const std::vector<float> one = mask(1);
+  EXPECT_EQ(mask(1), one);
+  EXPECT_NE(mask(2), one);
+  for (int64_t i : {0, 7, 2499})
+    EXPECT_EQ(one[static_cast<size_t>(i)] != 0, dropoutBits(dropoutKey(9, 1, 3), i) >= dropoutThreshold(0.5)) << i;
+}
+
 TEST(Evaluator, DropoutMasksByHashOfSeedStepAndIndex) {
   Fx f;
   f.batch = 100;
@@ -246,7 +265,7 @@ TEST(Evaluator, DropoutMasksByHashOfSeedStepAndIndex) {
   EXPECT_NE(r1[static_cast<size_t>(other)].f, y.f);  // another seed, another mask
   // The element i of the call at step s is kept iff hash(seed, s, i) >= p.
   for (int64_t i : {0, 1, 4567, 9999})
-    EXPECT_EQ(y.f[static_cast<size_t>(i)] != 0, dropoutBits(dropoutKey(9, 1), i) >= dropoutThreshold(0.25)) << i;
+    EXPECT_EQ(y.f[static_cast<size_t>(i)] != 0, dropoutBits(dropoutKey(9, 0, 1), i) >= dropoutThreshold(0.25)) << i;
   std::vector<Tensor> again = evaluate(f.g, f.batch, f.in, f.s);
   EXPECT_EQ(again[static_cast<size_t>(d)].f, y.f);  // same step: same mask
   f.s.opt.step = 2;

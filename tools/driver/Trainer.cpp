@@ -80,6 +80,7 @@ ReccOptimizer makeOptimizer(const ResolvedTrainConfig& c) {
   o.eps = static_cast<float>(c.eps);
   o.weight_decay = static_cast<float>(c.weightDecay);
   o.step = 0;
+  o.seed = static_cast<int64_t>(c.seed);
   return o;
 }
 
