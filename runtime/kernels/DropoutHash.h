@@ -1,8 +1,8 @@
 // The counter-based hash behind Dropout's mask. The reference evaluator calls these functions;
 // the code generator emits the same integer operations in LLVM IR (compiler/codegen/Emitter.cpp),
 // so the JIT and the oracle drop exactly the same elements. Counter-based: the mask element of
-// (node seed, run seed, step, i) needs no generator state, so it is the same in the forward and the gradient
-// and does not depend on the order in which elements are computed.
+// (node seed, run seed, step, i) needs no generator state, so it is the same in the forward and
+// the gradient and does not depend on the order in which elements are computed.
 #pragma once
 #include <cmath>
 #include <cstdint>
