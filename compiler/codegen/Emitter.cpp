@@ -6,10 +6,12 @@
 // recursing into its own operands: a fused chain becomes one loop with no intermediates.
 //
 // Every loop nest is its own function `loopN(B, args, lo, hi)` computing the part [lo, hi) of
-// its outermost independent ("split") dimension; the entry passes it to recc_rt_parallel_for,
-// which cuts the range over the threads. Its buffers arrive in `args`, so nests with the same
-// structure (the time steps of an unrolled scan, the layers of an MLP) share one function: the
-// module stays small and compiles in time linear in the number of distinct nests.
+// its outermost independent ("split") dimension; the runtime cuts the range over the threads
+// (recc_rt_parallel_for). Its buffers arrive in `args`, so nests with the same structure (the
+// time steps of an unrolled scan, the layers of an MLP) share one function: the module stays
+// small and compiles in time linear in the number of distinct nests. The entry itself is data
+// where it can be: each run of loops and products between other kernels is a constant table
+// (ReccCall records) that one recc_rt_run_calls call walks.
 #include "compiler/codegen/Emitter.h"
 
 #include <algorithm>
@@ -64,13 +66,16 @@ class EntryEmitter {
       if (loweringOf(node(v).op) != Lowering::KernelCall && !isLoopNode(v)) continue;  // no code
       if (node(v).op == OpKind::Gather && !f_.materialized[i]) continue;  // read in its consumer's loop
       if (inSegment == kSegmentNodes) {
+        flushCalls();
         b_.CreateRetVoid();
         segments.push_back(startSegment());
         inSegment = 0;
       }
+      if (!inRunList(v)) flushCalls();  // another kernel: the calls before it run first
       emitNode(v);
       ++inSegment;
     }
+    flushCalls();
     for (size_t k = 0; k < fetches_.size(); ++k) emitFetch(static_cast<int>(k));
     b_.CreateRetVoid();
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry));
@@ -530,9 +535,53 @@ class EntryEmitter {
     return plan_.offset[static_cast<size_t>(root)];
   }
 
-  // A loop call is one call: its buffers and scalars are a constant descriptor (one word per
-  // buffer, then one per scalar: a slice's start, a dropout's seed) that the loop function
-  // decodes against the run's slots and arena.
+  /// c * B^batchPower: a loop's or product's size (dimensions are static or the batch).
+  struct BatchMonomial {
+    int64_t c = 1, batchPower = 0;
+    void times(const Dim& d) {
+      if (d.isBatch()) ++batchPower;
+      else c *= d.n;
+    }
+  };
+  BatchMonomial elementsOf(const Shape& s) {
+    BatchMonomial m;
+    for (const Dim& d : s) {
+      dim(d);  // rejects an unbound dimension
+      m.times(d);
+    }
+    return m;
+  }
+
+  // Loops and products are records of the segment's current run list (ReccCall), emitted as one
+  // recc_rt_run_calls call before the next other kernel. A loop's buffers and scalars are a
+  // constant descriptor (one word per buffer, then one per scalar: a slice's start, a dropout's
+  // seed) that the loop function decodes against the run's slots and arena.
+  bool inRunList(ValueId v) const { return isLoopNode(v) || node(v).op == OpKind::MatMul; }
+  void queueCall(llvm::Constant* fn, llvm::Constant* desc, const std::vector<BatchMonomial>& sizes) {
+    auto word = [&](int64_t x) { return b_.getInt64(static_cast<uint64_t>(x)); };
+    std::vector<llvm::Constant*> c(3, word(0)), p(3, word(0));
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      c[i] = word(sizes[i].c);
+      p[i] = word(sizes[i].batchPower);
+    }
+    auto* words = llvm::ArrayType::get(i64(), 3);
+    pendingCalls_.push_back(llvm::ConstantStruct::get(
+        callTy(), {fn, desc, llvm::ConstantArray::get(words, c), llvm::ConstantArray::get(words, p)}));
+  }
+  /// ReccCall (runtime/kernels/Kernels.h).
+  llvm::StructType* callTy() {
+    auto* words = llvm::ArrayType::get(i64(), 3);
+    return llvm::StructType::get(ctx_, {ptr(), ptr(), words, words});
+  }
+  void flushCalls() {
+    if (pendingCalls_.empty()) return;
+    auto* table = llvm::ConstantArray::get(llvm::ArrayType::get(callTy(), pendingCalls_.size()), pendingCalls_);
+    llvm::GlobalVariable* calls = constantGlobal(table, "calls" + std::to_string(callTables_++));
+    auto callee = kernel("recc_rt_run_calls", {ptr(), i64(), i64(), ptr(), ptr()});
+    b_.CreateCall(callee, {calls, c64(static_cast<int64_t>(pendingCalls_.size())), batch_, slotArg_, arena_});
+    pendingCalls_.clear();
+  }
+
   void emitLoopCall(ValueId v) {
     const LoopSig& s = sigs_[static_cast<size_t>(v)];
     llvm::Function* fn = loopFunction(v, s);
@@ -544,15 +593,15 @@ class EntryEmitter {
     auto* init = llvm::ConstantDataArray::get(ctx_, words);
     llvm::GlobalVariable* desc = constantGlobal(init, "desc" + std::to_string(v));
     Split sp = splitOf(v);
-    if (sp.dim < 0) {
-      b_.CreateCall(fn, {batch_, slotArg_, arena_, desc, c64(0), c64(1)});
-      return;
+    BatchMonomial extent, work;  // one piece without a split dimension: extent 1, too small to share
+    work.c = 0;
+    if (sp.dim >= 0) {
+      extent = elementsOf({sp.space[static_cast<size_t>(sp.dim)]});
+      work = elementsOf(sp.space);
+      if (sp.registerReduction) work.times(node(node(v).inputs[0]).shape.back());
+      work.c *= static_cast<int64_t>(s.weight);
     }
-    llvm::Value* points = elements(sp.space);
-    if (sp.registerReduction) points = b_.CreateMul(points, dim(node(node(v).inputs[0]).shape.back()));
-    llvm::Value* work = b_.CreateMul(points, c64(static_cast<int64_t>(s.weight)));
-    auto callee = kernel("recc_rt_parallel_for", {ptr(), i64(), ptr(), ptr(), ptr(), i64(), i64()});
-    b_.CreateCall(callee, {fn, batch_, slotArg_, arena_, desc, dim(sp.space[static_cast<size_t>(sp.dim)]), work});
+    queueCall(fn, desc, {extent, work});
   }
 
   /// The function computing v's loop (shared by every node with v's structure): a wrapper with
@@ -849,14 +898,15 @@ class EntryEmitter {
     const Node& n = node(v);
     const Shape& a = node(n.inputs[0]).shape;
     const Shape& b = node(n.inputs[1]).shape;
-    bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
-    llvm::Value* lead = elements(a, 0, a.size() - 1);
-    llvm::Value* m = ta ? dim(a.back()) : lead;
-    llvm::Value* k = ta ? lead : dim(a.back());
-    llvm::Value* nn = tb ? elements(b, 0, b.size() - 1) : dim(b.back());
-    auto callee = kernel("recc_rt_matmul_f32", {ptr(), ptr(), ptr(), i64(), i64(), i64(), i32(), i32()});
-    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]), m, nn, k, flag(n, "ta"),
-                           flag(n, "tb")});
+    const int64_t ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
+    const BatchMonomial lead = elementsOf(Shape(a.begin(), a.end() - 1)), last = elementsOf({a.back()});
+    const BatchMonomial cols = tb ? elementsOf(Shape(b.begin(), b.end() - 1)) : elementsOf({b.back()});
+    std::vector<uint64_t> words = {static_cast<uint64_t>(bufferWord(v)), static_cast<uint64_t>(bufferWord(n.inputs[0])),
+                                   static_cast<uint64_t>(bufferWord(n.inputs[1])), static_cast<uint64_t>(ta),
+                                   static_cast<uint64_t>(tb)};
+    // Named for what it is: the run list's record of a product reads {ptr null, ptr @matmulN, ...}.
+    llvm::GlobalVariable* desc = constantGlobal(llvm::ConstantDataArray::get(ctx_, words), "matmul" + std::to_string(v));
+    queueCall(llvm::ConstantPointerNull::get(ptr()), desc, {ta ? last : lead, cols, ta ? lead : last});
   }
   void emitBatchMatMul(ValueId v) {
     const Node& n = node(v);
@@ -1012,6 +1062,8 @@ class EntryEmitter {
   std::map<std::string, llvm::Function*> loopFns_;
   llvm::FunctionType* entryTy_ = nullptr;
   int segmentCount_ = 0;
+  std::vector<llvm::Constant*> pendingCalls_;  // this segment's run list so far (ReccCall records)
+  int callTables_ = 0;
   llvm::GlobalVariable* noStep_ = nullptr;
   llvm::Value* lo_ = nullptr;
   llvm::Value* hi_ = nullptr;

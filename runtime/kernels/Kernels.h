@@ -29,6 +29,24 @@ typedef void (*ReccLoopFn)(int64_t batch, void** slots, uint8_t* arena, const in
 void recc_rt_parallel_for(ReccLoopFn fn, int64_t batch, void** slots, uint8_t* arena, const int64_t* desc,
                           int64_t n, int64_t work);
 
+/// One call of a run list: a loop, recc_rt_parallel_for(fn, batch, slots, arena, desc, extent,
+/// work), or with fn null a product, recc_rt_matmul_f32(out, a, b, m, n, k, ta, tb) with its
+/// buffers and flags in desc = {out, a, b, ta, tb} (buffers as the loops' descriptors give them:
+/// an arena offset >= 0, or -1 - k for the run's slot k). Sizes are products of static
+/// dimensions and the batch: sizes[i] * batch^batchPowers[i], {extent, work} or {m, n, k}.
+typedef struct ReccCall {
+  ReccLoopFn fn;
+  const int64_t* desc;
+  int64_t sizes[3];
+  int64_t batchPowers[3];
+} ReccCall;
+
+/// Runs calls[0], ..., calls[count - 1] in order. The entry calls each run of loops and
+/// products between other kernels through one constant table instead of one call each: a
+/// recurrent model's step is over a thousand such calls, and as straight-line code they were
+/// half of its machine code and a third of the code generator's time.
+void recc_rt_run_calls(const ReccCall* calls, int64_t count, int64_t batch, void** slots, uint8_t* arena);
+
 /// out[M,N] = op(a) x op(b); op(a) = a[M,K] (ta=0) or a[K,M]^T (ta=1); same for b with [K,N]/[N,K].
 /// Row-major. Overwrites out.
 void recc_rt_matmul_f32(float* out, const float* a, const float* b, int64_t m, int64_t n,

@@ -279,4 +279,24 @@ void recc_rt_parallel_for(ReccLoopFn fn, int64_t batch, void** slots, uint8_t* a
       &ctx);
 }
 
+void recc_rt_run_calls(const ReccCall* calls, int64_t count, int64_t batch, void** slots, uint8_t* arena) {
+  for (const ReccCall* c = calls; c < calls + count; ++c) {
+    int64_t size[3];
+    for (int i = 0; i < 3; ++i) {
+      size[i] = c->sizes[i];
+      for (int64_t p = 0; p < c->batchPowers[i]; ++p) size[i] *= batch;
+    }
+    if (c->fn) {
+      recc_rt_parallel_for(c->fn, batch, slots, arena, c->desc, size[0], size[1]);
+      continue;
+    }
+    auto buffer = [&](int64_t word) -> float* {
+      return reinterpret_cast<float*>(word >= 0 ? arena + word : static_cast<uint8_t*>(slots[-1 - word]));
+    };
+    const int64_t* d = c->desc;
+    recc_rt_matmul_f32(buffer(d[0]), buffer(d[1]), buffer(d[2]), size[0], size[1], size[2], static_cast<int32_t>(d[3]),
+                       static_cast<int32_t>(d[4]));
+  }
+}
+
 }  // extern "C"

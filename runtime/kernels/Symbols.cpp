@@ -8,6 +8,7 @@ std::vector<std::pair<std::string, void*>> kernelSymbols() {
 #define RECC_KERNEL(fn) {#fn, reinterpret_cast<void*>(&fn)}
   return {
       RECC_KERNEL(recc_rt_parallel_for),
+      RECC_KERNEL(recc_rt_run_calls),
       RECC_KERNEL(recc_rt_matmul_f32),
       RECC_KERNEL(recc_rt_gather_f32),
       RECC_KERNEL(recc_rt_scatter_add_f32),

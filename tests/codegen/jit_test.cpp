@@ -154,11 +154,22 @@ TEST(Fusion, ConcatsAlongTheLastAxisSplitTheInnerLoopIntoDirectReads) {
   EXPECT_TRUE(matchesReference(t, {t.op(OpKind::Exp, {rows})}));
 }
 
-TEST(Codegen, MatMulLowersToTheEigenKernelCall) {
+// Loops and products go to the runtime as run lists (ReccCall tables): one recc_rt_run_calls per
+// run between other kernels, in schedule order, with sizes in the batch evaluated per run.
+TEST(Codegen, LoopsAndProductsRunFromCallTables) {
   TestGraph t;
-  ValueId mm = t.op(OpKind::MatMul, {t.dense(3), t.param({3, 4})});
-  auto cg = CompiledGraph::compile(t.g, {mm}, opt(2));
-  EXPECT_NE(cg->llvmIR().find("call void @recc_rt_matmul_f32"), std::string::npos) << cg->llvmIR();
+  ValueId x = t.op(OpKind::Exp, {t.dense(3)});
+  ValueId mm = t.op(OpKind::MatMul, {x, t.param({3, 4})});
+  ValueId h = t.op(OpKind::Tanh, {mm});
+  ValueId w = t.op(OpKind::MatMul, {h, t.dense(4)}, Attrs().set("ta", int64_t{1}));  // [4,4]: contracts over B
+  ValueId sm = t.op(OpKind::Softmax, {t.op(OpKind::Sigmoid, {h})}, Attrs().set("axis", int64_t{1}));
+  ValueId out = t.op(OpKind::Add, {sm, h});
+  auto cg = CompiledGraph::compile(t.g, {out, w}, opt(2));
+  const std::string ir = cg->llvmIR();
+  EXPECT_EQ(count(ir, "call void @recc_rt_run_calls"), 2) << ir;  // before and after the softmax
+  EXPECT_EQ(count(ir, "call void @recc_rt_(?!run_calls|softmax)"), 0) << ir;
+  EXPECT_EQ(count(ir, "ptr null, ptr @matmul"), 2) << ir;
+  for (int64_t batch : {1, 5, 8}) EXPECT_TRUE(matchesReference(t, {out, w}, batch)) << batch;
 }
 
 TEST(Codegen, WideElementwiseLoopsAreVectorized) {
@@ -261,7 +272,7 @@ TEST(Fusion, DropoutMaskingAndTransposeFuseIntoOneLoop) {
                      Attrs().set("value", -1.0));
   auto cg = CompiledGraph::compile(t.g, {out}, opt(0));
   EXPECT_EQ(count(cg->llvmIR(), "\nnest[0-9]*:"), 1) << cg->llvmIR();
-  EXPECT_EQ(count(cg->llvmIR(), "call void @recc_rt_(?!parallel_for)"), 0);  // no kernel, one loop
+  EXPECT_EQ(count(cg->llvmIR(), "call void @recc_rt_(?!run_calls)"), 0);  // no kernel, one loop
   EXPECT_TRUE(matchesReference(t, {out}, 5, 7, 8, 3));  // three steps: three masks
 }
 

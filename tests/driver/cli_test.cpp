@@ -160,6 +160,7 @@ TEST(Cli, CompileEmitsEveryStage) {
   EXPECT_EQ(d.out.find("sparse_update("), std::string::npos) << "DeepFM's tables are not declared sparse";
   RunResult l = runRecc("compile " + src("zoo/deepfm.rec") + " --emit=llvm");
   ASSERT_EQ(l.code, 0) << l.out.substr(0, 2000);
-  EXPECT_NE(l.out.find("call void @recc_rt_matmul_f32"), std::string::npos);
+  EXPECT_NE(l.out.find("call void @recc_rt_run_calls"), std::string::npos);
+  EXPECT_NE(l.out.find("ptr null, ptr @matmul"), std::string::npos) << "a product in a run list";
   EXPECT_NE(l.out.find("define void @recc_entry"), std::string::npos);
 }

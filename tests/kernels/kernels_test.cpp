@@ -45,7 +45,7 @@ class MatmulTest : public ::testing::TestWithParam<std::pair<int, int>> {};
 TEST_P(MatmulTest, MatchesNaiveLoops) {
   auto [ta, tb] = GetParam();
   const int64_t m = 7, n = 5, k = 11;
-  auto a = randomVec(m * k, 1), b = randomVec(k * n, 2);
+  auto a = randomVec(static_cast<size_t>(m * k), 1), b = randomVec(static_cast<size_t>(k * n), 2);
   std::vector<float> out(m * n, 123.f);  // the kernel must overwrite, not accumulate
   recc_rt_matmul_f32(out.data(), a.data(), b.data(), m, n, k, ta, tb);
   auto want = naiveMatmul(a, b, m, n, k, ta, tb);
@@ -234,8 +234,37 @@ TEST(Kernels, SymbolTableListsEveryKernel) {
                            "recc_rt_update_f32", "recc_rt_batch_matmul_f32", "recc_rt_softmax_f32",
                            "recc_rt_layer_norm_f32", "recc_rt_batch_moments_f32", "recc_rt_shard_sum_f32", "recc_rt_cross_entropy_f32",
                            "recc_rt_positional_encoding_f32", "recc_rt_conv1d_f32", "recc_rt_unfold1d_f32",
-                           "recc_rt_fold1d_f32", "recc_rt_sparse_update_f32", "recc_rt_parallel_for"})
+                           "recc_rt_fold1d_f32", "recc_rt_sparse_update_f32", "recc_rt_parallel_for", "recc_rt_run_calls"})
     EXPECT_TRUE(names.count(want)) << want;
+}
+
+// A run list (the entry's tables of loops and products): in order, sizes scaled by the batch's
+// powers, buffers found in the arena (word >= 0) or the run's slots (word -1 - k).
+TEST(Kernels, RunCallsRunsLoopsAndProductsInOrder) {
+  static std::vector<std::array<int64_t, 4>> seen;  // (desc[0], batch, lo, hi) of every loop piece
+  seen.clear();
+  ReccLoopFn loop = [](int64_t batch, void**, uint8_t* arena, const int64_t* desc, int64_t lo, int64_t hi) {
+    seen.push_back({desc[0], batch, lo, hi});
+    float* out = reinterpret_cast<float*>(arena);  // the product's result, when it has run
+    for (int64_t i = lo; i < hi; ++i) out[i] *= 2;
+  };
+  const int64_t batch = 3, m = 3, n = 4, k = 5;  // the product: [batch, k] x [k, n]
+  auto a = randomVec(static_cast<size_t>(m * k), 1), b = randomVec(static_cast<size_t>(k * n), 2);
+  std::vector<float> arena(static_cast<size_t>(m * n), -1.f);
+  void* slots[2] = {b.data(), a.data()};
+  const int64_t first[1] = {7}, second[1] = {8};
+  const int64_t product[5] = {0, -1 - 1, -1 - 0, 0, 0};  // out in the arena, a in slot 1, b in slot 0
+  const ReccCall calls[3] = {
+      {loop, first, {2, 0, 0}, {0, 0, 0}},         // extent 2, too small to share
+      {nullptr, product, {1, n, k}, {1, 0, 0}},    // m = 1 * batch
+      {loop, second, {n, 1, 0}, {1, 1, 0}},        // extent n * batch: doubles the product
+  };
+  recc_rt_run_calls(calls, 3, batch, slots, reinterpret_cast<uint8_t*>(arena.data()));
+  ASSERT_EQ(seen.size(), 2u) << "small loops run in one piece";
+  EXPECT_EQ(seen[0], (std::array<int64_t, 4>{7, batch, 0, 2}));
+  EXPECT_EQ(seen[1], (std::array<int64_t, 4>{8, batch, 0, n * batch}));
+  std::vector<float> want = naiveMatmul(a, b, m, n, k, false, false);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(arena[i], 2 * want[i], 1e-4) << i;
 }
 
 TEST(Kernels, BatchMatmulSharesAStrideZeroOperand) {
