@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -323,8 +324,14 @@ class ShardedGraph final : public CompiledGraph {
     tile_ = rowTile(plan_, capacity, opts);
     CodegenOptions rowOpts = opts;
     rowOpts.maxBatch = tile_;
+    // The whole-batch part compiles meanwhile on a thread of its own: it is small, and it fills
+    // a core that the rows part's unequal LLVM parts leave idle at the end.
+    std::future<std::unique_ptr<JitCompiledGraph>> whole;
+    if (plan_.hasWhole)
+      whole = std::async(std::launch::async,
+                         [&] { return std::make_unique<JitCompiledGraph>(plan_.whole, plan_.wholeFetches, opts); });
     rows_ = std::make_unique<JitCompiledGraph>(plan_.rows, plan_.rowFetches, rowOpts, shards_);
-    if (plan_.hasWhole) whole_ = std::make_unique<JitCompiledGraph>(plan_.whole, plan_.wholeFetches, opts);
+    if (whole.valid()) whole_ = whole.get();
 
     const Graph& r = plan_.rows;
     inputRowBytes_.assign(r.inputs.size(), 0);
