@@ -44,7 +44,7 @@ typedef struct ReccCall {
 /// Runs calls[0], ..., calls[count - 1] in order. The entry calls each run of loops and
 /// products between other kernels through one constant table instead of one call each: a
 /// recurrent model's step is over a thousand such calls, and as straight-line code they were
-/// half of its machine code and a third of the code generator's time.
+/// half of its machine code and over a quarter of the code generator's time.
 void recc_rt_run_calls(const ReccCall* calls, int64_t count, int64_t batch, void** slots, uint8_t* arena);
 
 /// out[M,N] = op(a) x op(b); op(a) = a[M,K] (ta=0) or a[K,M]^T (ta=1); same for b with [K,N]/[N,K].
