@@ -52,7 +52,7 @@ std::vector<LiveInterval> arenaIntervals(const Graph& g, const FusionPlan& f, in
     if (f.fetchSlot[i] >= 0) continue;  // in the caller's buffer
     iv[i].bytes = numElements(nd.shape, maxBatch) * 4;  // f32 and i32 are both 4 bytes
     if (iv[i].bytes == 0) iv[i].bytes = 4;  // keep empty tensors addressable
-    iv[i].start = static_cast<int>(i);
+    iv[i].start = static_cast<int>(f.loopAt[i]);  // written where its loop runs
     iv[i].end = f.lastRead[i];
   }
   return iv;

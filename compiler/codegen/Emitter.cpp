@@ -50,8 +50,12 @@ class EntryEmitter {
     // The slots, arena and caller buffers are distinct objects.
     for (unsigned a = 1; a < 3; ++a) entry->addParamAttr(a, llvm::Attribute::NoAlias);
     sigs_.resize(g_.nodes.size());
+    group_.resize(g_.nodes.size());
     for (size_t i = 0; i < g_.nodes.size(); ++i)
-      if (isLoopNode(static_cast<ValueId>(i))) sigs_[i] = describeLoop(static_cast<ValueId>(i));
+      if (isLoopNode(static_cast<ValueId>(i))) group_[static_cast<size_t>(f_.loopAt[i])].push_back(static_cast<ValueId>(i));
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (group_[i].size() > 1) sigs_[i] = describeGroup(group_[i]);
+      else if (group_[i].size() == 1) sigs_[i] = describeLoop(static_cast<ValueId>(i));
     base_.assign(g_.nodes.size(), nullptr);
     scalar_.assign(g_.nodes.size(), nullptr);
     rowBase_.assign(g_.nodes.size(), nullptr);
@@ -388,16 +392,13 @@ class EntryEmitter {
       case OpKind::SparseUpdate: return emitSparseUpdate(v);
       default: break;
     }
-    if (isLoopNode(v)) emitLoopCall(v);  // else computed inside its consumer's loop
+    // Else computed inside its consumer's loop, or by its group's loop (Fusion.h, loopAt).
+    if (isLoopNode(v) && f_.loopAt[static_cast<size_t>(v)] == v) emitLoopCall(v);
   }
 
   // ---- loop functions ----
 
-  bool isLoopNode(ValueId v) const {
-    const auto i = static_cast<size_t>(v);
-    const OpKind op = g_.nodes[i].op;
-    return f_.emitted[i] && f_.materialized[i] && loweringOf(op) == Lowering::FusedLoop && op != OpKind::Reshape;
-  }
+  bool isLoopNode(ValueId v) const { return recc::isLoopNode(g_, f_, static_cast<size_t>(v)); }
 
   /// What a loop function computes, with buffers numbered in the order the loop reads them:
   /// two nodes with the same key get the same code (their own buffers through `args`).
@@ -470,6 +471,18 @@ class EntryEmitter {
     describeNode(s, v);
     return s;
   }
+  /// A loop with several results (members in schedule order): their buffers first.
+  LoopSig describeGroup(const std::vector<ValueId>& members) {
+    LoopSig s;
+    s.leaves = members;
+    s.key = "group" + std::to_string(members.size());
+    s.weight = 0;
+    for (ValueId m : members) {
+      s.key += "|";
+      describeNode(s, m);
+    }
+    return s;
+  }
 
   /// The iteration space of a loop node and its split dimension (-1: run as one piece); for a
   /// reduction accumulated in memory, also the result's dimension that matches the split.
@@ -481,6 +494,7 @@ class EntryEmitter {
   Split splitOf(ValueId v) const {
     const Node& n = node(v);
     Split sp;
+    if (const auto& members = group_[static_cast<size_t>(v)]; members.size() > 1) return groupSplit(members);
     sp.space = n.shape;
     if (n.op == OpKind::Concat) {
       auto ax = static_cast<int>(n.attrs.i("axis"));
@@ -522,6 +536,12 @@ class EntryEmitter {
       return sp;
     }
     sp.dim = n.shape.empty() ? -1 : 0;
+    return sp;
+  }
+
+  Split groupSplit(const std::vector<ValueId>& members) const {
+    Split sp;
+    sp.space = groupSpace(g_, members, &sp.dim);
     return sp;
   }
 
@@ -609,7 +629,9 @@ class EntryEmitter {
   llvm::Function* loopFunction(ValueId v, const LoopSig& s) {
     auto found = loopFns_.find(s.key);
     if (found != loopFns_.end()) return found->second;
-    const std::string name = "loop" + std::to_string(loopFns_.size()) + "_" + opName(node(v).op);
+    const size_t members = group_[static_cast<size_t>(v)].size();
+    const std::string name = "loop" + std::to_string(loopFns_.size()) + "_" + opName(node(v).op) +
+                             (members > 1 ? "_group" + std::to_string(members) : "");
     auto* wrapTy = llvm::FunctionType::get(b_.getVoidTy(), {i64(), ptr(), ptr(), ptr(), i64(), i64()}, false);
     auto* wrap = llvm::Function::Create(wrapTy, llvm::Function::InternalLinkage, name, m_);
     std::vector<llvm::Type*> params = {i64(), i64(), i64()};
@@ -694,6 +716,7 @@ class EntryEmitter {
 
   void emitLoopBody(ValueId v) {
     const Node& n = node(v);
+    if (group_[static_cast<size_t>(v)].size() > 1) return emitGroup(group_[static_cast<size_t>(v)]);
     switch (n.op) {
       case OpKind::Concat: return emitConcat(v);
       case OpKind::Sum:
@@ -869,6 +892,30 @@ class EntryEmitter {
       if (scale) x = b_.CreateFMul(x, scale);
       llvm::Value* cur = load(v, out);
       store(v, out, isMax ? b_.CreateSelect(b_.CreateFCmpOLT(cur, x), x, cur) : b_.CreateFAdd(cur, x));
+    }, sp.dim);
+  }
+
+  // One pass over the space computing every member in schedule order: an elementwise member
+  // is stored (a later member reads it back at the same index, from the store just made), a
+  // sum_to member accumulates into its result, zeroed first, as emitReduce does.
+  void emitGroup(const std::vector<ValueId>& members) {
+    const Split sp = groupSplit(members);
+    for (ValueId m : members) {
+      const Shape& out = node(m).shape;
+      if (node(m).op != OpKind::SumTo) continue;
+      const int lead = static_cast<int>(sp.space.size() - out.size());
+      loopNest(extents(out), [&](const Index& idx) { store(m, idx, cf(0)); }, sp.dim < 0 ? -1 : sp.dim - lead);
+    }
+    loopNest(extents(sp.space), [&](const Index& idx) {
+      for (ValueId m : members) {
+        const Node& n = node(m);
+        if (n.op != OpKind::SumTo) {
+          store(m, idx, gen(m, idx));
+          continue;
+        }
+        const Index out = broadcastIndex(n.shape, sp.space, idx);
+        store(m, out, b_.CreateFAdd(load(m, out), read(n.inputs[0], idx)));
+      }
     }, sp.dim);
   }
 
@@ -1059,6 +1106,7 @@ class EntryEmitter {
   // Loop functions: per node its signature; by structure key the function; inside a loop
   // body, its split range.
   std::vector<LoopSig> sigs_;
+  std::vector<std::vector<ValueId>> group_;  // per loop node running a loop: what it computes (loopAt)
   std::map<std::string, llvm::Function*> loopFns_;
   llvm::FunctionType* entryTy_ = nullptr;
   int segmentCount_ = 0;

@@ -40,6 +40,142 @@ FusionDecision shouldFuse(const Graph& g, ValueId producer, ValueId consumer, in
   return FusionDecision::allow();
 }
 
+bool isLoopNode(const Graph& g, const FusionPlan& f, size_t i) {
+  const OpKind op = g.nodes[i].op;
+  return f.emitted[i] && f.materialized[i] && loweringOf(op) == Lowering::FusedLoop && op != OpKind::Reshape;
+}
+
+namespace {
+
+/// Writes memory besides its result: parameter updates, BatchMoments (its running statistics)
+/// and a renormalising Gather (the table rows it reads).
+bool hasSideEffect(const Node& n) {
+  return n.op == OpKind::Update || n.op == OpKind::SparseUpdate || n.op == OpKind::BatchMoments ||
+         (n.op == OpKind::Gather && n.attrs.f("max_norm") > 0);
+}
+
+/// The iteration space of a loop that may share a loop with its siblings: an elementwise
+/// value's shape, or a sum_to's operand's; nullptr for other loops.
+const Shape* memberSpace(const Graph& g, const Node& n) {
+  if (n.op == OpKind::SumTo) return &g.at(n.inputs[0]).shape;
+  if (opInfo(n.op).cls == OpClass::Elementwise && n.op != OpKind::Dropout) return &n.shape;
+  return nullptr;
+}
+
+/// The dimensions of `space` a member's loop may be split along (each part writes its own
+/// results): every one for an elementwise value, the kept ones for a sum_to (as Emitter's
+/// splitOf).
+std::vector<bool> splittable(const Node& n, const Shape& space) {
+  std::vector<bool> ok(space.size(), true);
+  if (n.op != OpKind::SumTo) return ok;
+  const size_t lead = space.size() - n.shape.size();
+  for (size_t d = 0; d < space.size(); ++d) {
+    if (d < lead) { ok[d] = false; continue; }
+    const Dim& o = n.shape[d - lead];
+    ok[d] = !(o.isStatic() && o.n == 1 && !(space[d].isStatic() && space[d].n == 1));
+  }
+  return ok;
+}
+
+/// The buffers v's loop reads, each with whether it is read at the loop's own index (reached
+/// through elementwise ops of the space's shape only, so no broadcast or remap). Returns false
+/// if the loop reads through a slice, concat, transpose, one-hot or lookup: alone, such a loop
+/// gets an inner loop cut per concat operand and merged dimensions that a group's loop lacks.
+bool loopLeaves(const Graph& g, const FusionPlan& f, ValueId v, const Shape& space, bool sameIndex,
+                std::vector<std::pair<ValueId, bool>>& out) {
+  const Node& n = g.at(v);
+  for (ValueId in : n.inputs) {
+    const Node& x = g.at(in);
+    const bool same = sameIndex && (opInfo(n.op).cls == OpClass::Elementwise || n.op == OpKind::SumTo) &&
+                      x.shape == space;
+    if (f.materialized[static_cast<size_t>(in)]) {
+      out.push_back({in, same});
+      continue;
+    }
+    if (x.op == OpKind::Slice || x.op == OpKind::Concat || x.op == OpKind::Transpose || x.op == OpKind::OneHot ||
+        x.op == OpKind::Gather)
+      return false;
+    if (x.op != OpKind::Const && x.op != OpKind::BatchSize && !loopLeaves(g, f, in, space, same, out)) return false;
+  }
+  return true;
+}
+
+/// Fills f.loopAt. In schedule order, a sum_to or elementwise loop joins an open group over
+/// the same space when it reads a buffer of that shape the group reads, or a member at its own
+/// index, and everything else it reads exists before the group's first member (where the group
+/// runs): inputs, parameters, values scheduled earlier. A side effect (an update of the
+/// parameters) closes the open groups.
+void groupSiblingLoops(const Graph& g, FusionPlan& f) {
+  // Past these, the loop's registers and address streams cost more than the shared reads save;
+  // a member computed far ahead of its place would hold its buffer that much longer.
+  constexpr size_t kMaxMembers = 8, kMaxBuffers = 16;
+  constexpr ValueId kMaxDistance = 48;
+  struct Group {
+    ValueId head;
+    Shape space;
+    std::vector<ValueId> members, buffers;  // buffers: members and what they read
+  };
+  std::vector<Group> open;
+  f.loopAt.resize(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    f.loopAt[i] = static_cast<ValueId>(i);
+    const Node& n = g.nodes[i];
+    if (hasSideEffect(n)) open.clear();
+    const auto v = static_cast<ValueId>(i);
+    open.erase(std::remove_if(open.begin(), open.end(), [&](const Group& grp) { return v - grp.head > kMaxDistance; }),
+               open.end());
+    if (!isLoopNode(g, f, i)) continue;
+    const Shape* space = memberSpace(g, n);
+    if (!space) continue;
+    std::vector<std::pair<ValueId, bool>> leaves;
+    if (!loopLeaves(g, f, v, *space, true, leaves)) continue;
+    // A sum along the last axis makes that loop a scalar one: the members would lose their
+    // vectors. So every member keeps the last axis, and the group's loop can be split along it.
+    if (space->empty() || !splittable(n, *space).back()) continue;
+    bool joined = false;
+    for (Group& grp : open) {
+      if (grp.space != *space || grp.members.size() == kMaxMembers) continue;
+      auto has = [](const std::vector<ValueId>& xs, ValueId x) { return std::find(xs.begin(), xs.end(), x) != xs.end(); };
+      bool ok = true, shares = false;
+      std::vector<ValueId> buffers = grp.buffers;
+      buffers.push_back(v);
+      for (auto [l, same] : leaves) {
+        const bool member = has(grp.members, l);
+        // Inputs and parameters exist from the start (a parameter update closed the group).
+        const OpKind op = g.at(l).op;
+        ok &= l < grp.head || op == OpKind::Input || op == OpKind::Param || (member && same);
+        shares |= member || (has(grp.buffers, l) && g.at(l).shape == *space);
+        if (!has(buffers, l)) buffers.push_back(l);
+      }
+      if (!ok || !shares || buffers.size() > kMaxBuffers) continue;
+      grp.members.push_back(v);
+      grp.buffers = std::move(buffers);
+      f.loopAt[i] = grp.head;
+      joined = true;
+      break;
+    }
+    if (joined) continue;
+    Group grp{v, *space, {v}, {v}};
+    for (auto [l, same] : leaves)
+      if (std::find(grp.buffers.begin(), grp.buffers.end(), l) == grp.buffers.end()) grp.buffers.push_back(l);
+    open.push_back(std::move(grp));
+  }
+}
+
+}  // namespace
+
+Shape groupSpace(const Graph& g, const std::vector<ValueId>& members, int* split) {
+  const Shape space = *memberSpace(g, g.at(members.front()));
+  std::vector<bool> common(space.size(), true);
+  for (ValueId m : members) {
+    const std::vector<bool> ok = splittable(g.at(m), space);
+    for (size_t d = 0; d < common.size(); ++d) common[d] = common[d] && ok[d];
+  }
+  const auto first = std::find(common.begin(), common.end(), true);
+  *split = first == common.end() ? -1 : static_cast<int>(first - common.begin());
+  return space;
+}
+
 FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
   const size_t n = g.nodes.size();
   FusionPlan f;
@@ -50,10 +186,7 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
   f.emitted.assign(n, false);
   for (size_t i = n; i-- > 0;) {
     const Node& nd = g.nodes[i];
-    // BatchMoments updates its running statistics in place, like a renormalising Gather.
-    bool sideEffect = nd.op == OpKind::Update || nd.op == OpKind::SparseUpdate || nd.op == OpKind::BatchMoments ||
-                      (nd.op == OpKind::Gather && nd.attrs.f("max_norm") > 0);
-    if (fetched[i] || sideEffect) f.emitted[i] = true;
+    if (fetched[i] || hasSideEffect(nd)) f.emitted[i] = true;
     if (!f.emitted[i]) continue;
     for (ValueId in : nd.inputs) f.emitted[static_cast<size_t>(in)] = true;
   }
@@ -119,6 +252,7 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
     if (f.materialized[v] && op != OpKind::Input && op != OpKind::Param && op != OpKind::Reshape)
       f.fetchSlot[v] = static_cast<int>(k);
   }
+  groupSiblingLoops(g, f);
   return f;
 }
 

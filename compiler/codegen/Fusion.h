@@ -36,7 +36,19 @@ struct FusionPlan {
   /// a result where the caller wants it spares copying it there after the run (the derived
   /// tables of inference, passes/Hoisting.h, are megabytes).
   std::vector<int> fetchSlot;
+  /// per node: where in the schedule its loop runs. Sibling loops over one iteration space that
+  /// read the same buffers run as one loop with several results, at the first one's place
+  /// (multi-output fusion): the column sums of a layer's gradient beside the gradient itself,
+  /// Dice's three parameter sums over one [B,T,C] activation. Otherwise the node itself.
+  std::vector<ValueId> loopAt;
 };
+
+/// The iteration space of a loop computing `members` (loopAt), and in *split the first
+/// dimension of it that no sum_to member reduces (the loop is cut over the threads along it).
+Shape groupSpace(const Graph& g, const std::vector<ValueId>& members, int* split);
+
+/// Whether node i of g is computed by a loop nest of its own (a materialized fused-loop value).
+bool isLoopNode(const Graph& g, const FusionPlan& f, size_t i);
 
 FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches);
 

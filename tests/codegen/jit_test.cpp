@@ -154,6 +154,52 @@ TEST(Fusion, ConcatsAlongTheLastAxisSplitTheInnerLoopIntoDirectReads) {
   EXPECT_TRUE(matchesReference(t, {t.op(OpKind::Exp, {rows})}));
 }
 
+// Multi-output fusion: a value read by several loops and the column sums of it and of its
+// siblings over the same [B,3,8] space (a layer's gradient, Dice's parameter sums) are computed
+// by one loop at the first one's place, reading each operand once.
+TEST(Fusion, SiblingLoopsOverOneSpaceRunAsOneLoop) {
+  TestGraph t;
+  auto grid = [&] { return t.op(OpKind::Reshape, {t.dense(24)}, Attrs().set("shape", Shape{kB, 3, 8})); };
+  auto sumTo = [&](ValueId v, Shape s) { return t.op(OpKind::SumTo, {v}, Attrs().set("shape", std::move(s))); };
+  ValueId x = grid(), y = grid();
+  ValueId e = t.op(OpKind::Add, {t.op(OpKind::Mul, {x, y}), x});      // read by two sums: stored
+  ValueId s1 = sumTo(e, {Dim(8)});
+  ValueId s2 = sumTo(e, {kB, Dim(1), Dim(8)});
+  ValueId s3 = sumTo(t.op(OpKind::Mul, {x, t.param({8})}), {Dim(1), Dim(8)});  // shares x
+  ValueId out = t.op(OpKind::Add, {t.op(OpKind::Reshape, {s3}, Attrs().set("shape", Shape{Dim(8)})), s1});
+  const std::vector<ValueId> fetches = {e, s2, out};
+  FusionPlan f = planFusion(t.g, fetches);
+  for (ValueId v : {e, s1, s2, s3}) EXPECT_EQ(f.loopAt[static_cast<size_t>(v)], e) << v;
+  EXPECT_EQ(f.loopAt[static_cast<size_t>(out)], out);
+  auto cg = CompiledGraph::compile(t.g, fetches, opt(2));
+  EXPECT_EQ(count(cg->llvmIR(), "define internal void @loop[0-9]+_add_group4\\("), 1) << cg->llvmIR();
+  // s1 and s3 are in the arena from the group's place on: no buffer overlaps a live one.
+  EXPECT_EQ(findOverlap(arenaIntervals(t.g, f, 8), cg->plan().offset), "");
+  EXPECT_GE(cg->plan().offset[static_cast<size_t>(s3)], 0);
+  for (int64_t batch : {1, 5, 8}) EXPECT_TRUE(matchesReference(t, fetches, batch)) << batch;
+}
+
+// A loop joins a group only if what it reads exists where the group runs, and it reads a
+// member only at the loop's own index (the member's element computed just before it).
+TEST(Fusion, SiblingLoopsJoinOnlyWhenTheirOperandsAreReady) {
+  TestGraph t;
+  auto square = [&] { return t.op(OpKind::Reshape, {t.dense(64)}, Attrs().set("shape", Shape{kB, 8, 8})); };
+  auto sumTo = [&](ValueId v) { return t.op(OpKind::SumTo, {v}, Attrs().set("shape", Shape{Dim(8)})); };
+  ValueId x = square();
+  ValueId e = t.op(OpKind::Exp, {x});
+  ValueId s1 = sumTo(e);
+  ValueId late = t.op(OpKind::Softmax, {x}, Attrs().set("axis", int64_t{2}));  // a kernel after e
+  ValueId s2 = sumTo(t.op(OpKind::Mul, {late, x}));
+  ValueId s3 = sumTo(t.op(OpKind::Mul, {t.op(OpKind::Transpose, {e}, Attrs().set("perm", Shape{0, 2, 1})), x}));
+  ValueId alias = t.op(OpKind::Reshape, {e}, Attrs().set("shape", Shape{kB, 8, 8}));
+  ValueId s4 = sumTo(t.op(OpKind::Mul, {alias, x}));
+  const std::vector<ValueId> fetches = {e, s1, s2, s3, s4};
+  FusionPlan f = planFusion(t.g, fetches);
+  EXPECT_EQ(f.loopAt[static_cast<size_t>(s1)], e);
+  for (ValueId v : {s2, s3, s4}) EXPECT_NE(f.loopAt[static_cast<size_t>(v)], e) << v;
+  EXPECT_TRUE(matchesReference(t, fetches, 5));
+}
+
 // Loops and products go to the runtime as run lists (ReccCall tables): one recc_rt_run_calls per
 // run between other kernels, in schedule order, with sizes in the batch evaluated per run.
 TEST(Codegen, LoopsAndProductsRunFromCallTables) {
