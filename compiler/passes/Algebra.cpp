@@ -161,4 +161,34 @@ int factorConcatMatmuls(Graph& forward, int64_t batch, int64_t reuse) {
   });
 }
 
+int lowerThinProducts(Graph& g) {
+  return rebuildNodes(g, [](GraphBuilder& b, const Node& n) -> ValueId {
+    if (n.op != OpKind::MatMul) return -1;
+    const ValueId a = n.inputs[0], w = n.inputs[1];
+    const Shape as = b.graph().at(a).shape, ws = b.graph().at(w).shape;  // copies: b.add may move nodes
+    const bool ta = n.attrs.i("ta") != 0, tb = n.attrs.i("tb") != 0;
+    const Loc loc = n.loc;
+    auto one = [](const Dim& d) { return d.isStatic() && d.n == 1; };
+    auto reshape = [&](ValueId x, Shape s) { return b.add(OpKind::Reshape, {x}, Attrs().set("shape", std::move(s)), loc); };
+    auto mul = [&](ValueId x, ValueId y) { return b.add(OpKind::Mul, {x, y}, {}, loc); };
+    auto sumTo = [&](ValueId x, Dim d) { return b.add(OpKind::SumTo, {x}, Attrs().set("shape", Shape{d}), loc); };
+    ValueId y = -1;
+    if (!ta && ws.size() == 2) {  // a[L..., K] x op(w)[K, N] -> [L..., N]
+      const Dim k = as.back(), cols = tb ? ws[0] : ws[1];
+      if (one(k)) {
+        y = mul(a, reshape(w, {cols}));  // [L..., 1] * [N]
+      } else if (one(cols)) {
+        const auto last = static_cast<int64_t>(as.size()) - 1;
+        y = b.add(OpKind::Sum, {mul(a, reshape(w, {k}))}, Attrs().set("axis", last).set("keepdims", int64_t{1}), loc);
+      }
+    } else if (ta && !tb) {  // a[L..., M], w[L..., N] -> [M, N], summed over L
+      const Dim m = as.back(), cols = ws.back();
+      if (one(cols)) y = reshape(sumTo(mul(a, w), m), {m, Dim(1)});
+      else if (one(m)) y = reshape(sumTo(mul(a, w), cols), {Dim(1), cols});
+    }
+    if (y >= 0) b.graph().at(y).name = n.name;
+    return y;
+  });
+}
+
 }  // namespace recc

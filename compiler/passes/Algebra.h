@@ -17,6 +17,15 @@ namespace recc {
 /// renumbered. Returns the number of products rewritten.
 int factorConcatMatmuls(Graph& g, int64_t batch, int64_t reuse = 1);
 
+/// Products with a contraction or a result dimension of 1, rewritten as loops: an outer product
+/// (K = 1: the input gradient of a one-output layer) becomes a broadcast multiply, a
+/// matrix-vector product (N = 1: the one-output layer) a sum over the last axis, a weight
+/// gradient with one output or one input (ta = 1, N = 1 or M = 1) a column sum of a broadcast
+/// product. As matmuls they ran at memory speed at best, writing results that the next loop read
+/// back (DIN's attention scores: [B*T,40] x [40,1] and its gradients at 1.5-4 GFLOP/s); as
+/// loops they fuse with their neighbours. Returns the number of products rewritten.
+int lowerThinProducts(Graph& g);
+
 /// Row-wise work on an embedding lookup x = gather(T, ids) done per table row when T has fewer
 /// rows than the batch looks up (user or genre tables at batch 1024): matmul(x, W) becomes
 /// gather(T W, ids), f(x, c) becomes gather(f(T, c), ids) for an elementwise f and a c shared by

@@ -125,6 +125,7 @@ Graph buildTrainStep(const Graph& forward, int64_t batch) {
       b.add(OpKind::SparseUpdate, rows, index, g.params[p].loc);
     }
   }
+  lowerThinProducts(g);
   std::vector<ValueId> roots = {g.loss};
   eliminateDeadCode(g, roots);
   verify(g);
@@ -154,6 +155,7 @@ Graph buildInference(const Graph& forward, int64_t batch) {
   Graph g = toInferenceMode(forward);
   factorConcatMatmuls(g, batch, kInferenceTableReuse);
   sinkGathers(g, batch, kInferenceTableReuse);
+  lowerThinProducts(g);
   // Losses read labels, which are not available at serving time. Inputs that are no longer
   // read (labels) stay declared in g.inputs: input indices stay stable and a data loader may
   // still read the column, the graph just ignores it.
