@@ -4,11 +4,10 @@
 // the product). A 6-row tile of C lives in 6 x NV vector accumulators: per step p, NV loads of
 // the panel's row p and 6 broadcasts of a(i, p) feed 6 NV FMAs. With AVX-512 a panel is 64
 // columns (6 x 4 of the 32 zmm); with AVX2 and FMA, 16 (6 x 2 of the 16 ymm, the register
-// budget of the classic Haswell tile). A transposed A (a weight gradient's X^T) is copied per block
-// of rows into [k][6] tiles when four panels or more share the copy. Long contractions (weight
-// gradients over B*T rows) go in
-// blocks of 512 steps, each added to C: every element is the same sequence of sums whatever
-// block of rows or columns of the product is being computed.
+// budget of the classic Haswell tile). A transposed A (a weight gradient's X^T) is copied per
+// block of rows into [k][6] tiles when four panels or more share the copy. Long contractions
+// (weight gradients over B*T rows) go in blocks of 512 steps, each added to C: every element is
+// the same sequence of sums whatever block of rows or columns of the product is being computed.
 #include "runtime/kernels/Gemm.h"
 
 #include <algorithm>
