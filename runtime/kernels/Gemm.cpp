@@ -219,9 +219,9 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
   const int64_t group = std::max<int64_t>(1, kPackedFloats / (kk0 * kPanel)) * kPanel;  // columns per group
   float* packed = scratch<0>(kk0 * std::min(group, (n + kPanel - 1) / kPanel * kPanel));
   // A stored with its steps apart (transposed) is packed per block of rows when enough panels
-  // share the copy (measured: 32 x 96 x 1024 +24%, 128 x 256 x 1024 +34%; with 2 panels, 32 x 32
-  // x 20480, the copy cost a third); A stored row-major is read in place: each of a tile's rows
-  // is then a stream along its own row.
+  // share the copy (CPU time at one thread: 128 x 256 x 1024 and x 512 -25%; with 2 panels, 32 x
+  // 32 x 20480, the copy made it slower); A stored row-major is read in place: each of a tile's
+  // rows is then a stream along its own row.
   const bool packA = a.colStride != 1 && n >= 4 * kPanel;
   float* rowsBuffer = packA ? scratch<1>(kk0 * ((kRowBlock + kRows - 1) / kRows * kRows) + kW) : nullptr;
   for (int64_t j0 = 0; j0 < n; j0 += group) {
