@@ -208,8 +208,10 @@ int cmdCompile(const Args& a) {
     std::fputs(printGraph(step).c_str(), stdout);
     return 0;
   }
-  std::vector<ValueId> outs = outputValues(inf);
-  // As the JIT runs it: parameter-only values once per parameter version, the rest per batch.
+  // As the JIT runs them: parameter-only values once per parameter version (for the step: once
+  // per step, before it), the rest per batch.
+  std::vector<ValueId> stepFetches = {step.loss}, outs = outputValues(inf);
+  Graph stepPrep = hoistParameterOnly(step, stepFetches);
   Graph prep = hoistParameterOnly(inf, outs);
   if (emit == "infer") {
     std::fputs(printGraph(inf).c_str(), stdout);
@@ -218,28 +220,35 @@ int cmdCompile(const Args& a) {
     return 0;
   }
   // The arenas are allocated by the first run: refuse a model that could not run.
-  checkModelFitsMemory(g, 0, {planArena("training step", step, {step.loss}, co.maxBatch),
+  checkModelFitsMemory(g, 0, {planArena("training step", step, stepFetches, co.maxBatch),
                               planArena("inference", inf, outs, co.maxBatch)});
+  auto compilePrep = [](const Graph& p) {
+    return p.outputs.empty() ? nullptr : CompiledGraph::compile(p, outputValues(p), engineOptions(1));
+  };
   // As `recc train` does: the inference graphs on another thread while the step compiles.
   std::unique_ptr<CompiledGraph> cp;
   auto inferenceCompile = std::async(std::launch::async, [&] {
-    if (!prep.outputs.empty()) cp = CompiledGraph::compile(prep, outputValues(prep), engineOptions(1));
+    cp = compilePrep(prep);
     return CompiledGraph::compile(inf, outs, co);
   });
-  auto cs = CompiledGraph::compile(step, {step.loss}, co);
+  auto csp = compilePrep(stepPrep);
+  auto cs = CompiledGraph::compile(step, stepFetches, co);
   auto ci = inferenceCompile.get();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (emit == "llvm") {
     std::printf("; ---- training step ----\n%s\n; ---- inference ----\n%s", cs->llvmIR().c_str(), ci->llvmIR().c_str());
+    if (csp) std::printf("\n; ---- training step: derived parameters ----\n%s", csp->llvmIR().c_str());
     if (cp) std::printf("\n; ---- inference: derived parameters ----\n%s", cp->llvmIR().c_str());
   } else if (emit == "plan") {
     std::printf("training step arena: %lld bytes\ninference arena: %lld bytes\n",
                 static_cast<long long>(cs->plan().arenaBytes), static_cast<long long>(ci->plan().arenaBytes));
+    if (csp)
+      std::printf("training step derived parameters arena: %lld bytes\n", static_cast<long long>(csp->plan().arenaBytes));
     if (cp) std::printf("derived parameters arena: %lld bytes\n", static_cast<long long>(cp->plan().arenaBytes));
   } else if (!emit.empty()) {
     throw UsageError("--emit: '" + emit + "' is not one of graph, grad, infer, plan, llvm");
   }
-  const bool cached = cs->fromCache() && ci->fromCache() && (!cp || cp->fromCache());
+  const bool cached = cs->fromCache() && ci->fromCache() && (!cp || cp->fromCache()) && (!csp || csp->fromCache());
   std::fprintf(stderr, "recc: compiled %s (training step + inference) in %.3f s%s\n", g.model.c_str(), secs,
                cached ? " (object code from the cache)" : "");
   return 0;

@@ -42,6 +42,8 @@ Graph hoistParameterOnly(Graph& g, std::vector<ValueId>& roots) {
   std::vector<bool> live(count, false);
   for (ValueId r : roots) live[static_cast<size_t>(r)] = true;
   for (const NamedValue& o : g.outputs) live[static_cast<size_t>(o.value)] = true;
+  for (size_t i = 0; i < count; ++i)  // side effects (a training step's updates) count too
+    if (opInfo(g.nodes[i].op).cls == OpClass::Update) live[i] = true;
   for (size_t i = count; i-- > 0;)
     if (live[i])
       for (ValueId in : g.nodes[i].inputs) live[static_cast<size_t>(in)] = true;
@@ -62,6 +64,14 @@ Graph hoistParameterOnly(Graph& g, std::vector<ValueId>& roots) {
   prep.losses.clear();
   prep.loss = -1;
   prep.grads.clear();
+  // The step's updates stay in g: in prep they become dead constants for eliminateDeadCode,
+  // which keeps every side effect.
+  for (Node& n : prep.nodes)
+    if (opInfo(n.op).cls == OpClass::Update) {
+      n.op = OpKind::Const;
+      n.inputs.clear();
+      n.attrs = Attrs().set("value", 0.0).set("shape", n.shape);
+    }
   std::vector<ValueId> prepRoots;
   for (size_t i = 0; i < count; ++i) {
     if (!hoist[i]) continue;

@@ -62,9 +62,10 @@ TEST(Cli, CompileReusesCachedObjectCode) {
     f.put('\x5a');
     ++entries;
   }
-  // 2 threads, 2 shards: the training step's per-shard and whole-batch parts, inference's
-  // per-shard part (it has no whole-batch part), and its derived parameters (run whole).
-  EXPECT_EQ(entries, 4) << "two entries for the training step, two for inference";
+  // 2 threads, 2 shards: the training step's per-shard and whole-batch parts and its derived
+  // parameters (run whole, once per step), inference's per-shard part (it has no whole-batch
+  // part) and its derived parameters.
+  EXPECT_EQ(entries, 5) << "three entries for the training step, two for inference";
   RunResult damaged = runRecc(cmd);
   ASSERT_EQ(damaged.code, 0) << damaged.out;
   EXPECT_EQ(damaged.out.find(cached), std::string::npos) << damaged.out;

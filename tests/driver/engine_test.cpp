@@ -76,5 +76,32 @@ TEST(Engine, ATrainingStepGivesTheParametersANewVersion) {
   EXPECT_NE(after, before);
 }
 
+TEST(Engine, TrainingRecomputesHoistedValuesEveryStep) {
+  // The training step's weight difference is hoisted too (computed once per step, not per
+  // shard): each step must see the previous step's update, as the reference engine does.
+  Model m;
+  m.c.setLoss(m.y);
+  Graph step = buildTrainStep(m.c.g, m.c.batch);
+  auto jit = makeEngine("jit", step, {step.loss}, m.c.batch);
+  auto ref = makeEngine("reference", step, {step.loss}, m.c.batch);
+  ParamState s = m.c.randomState();
+  for (size_t p = 0; p < s.values.size(); ++p) {
+    s.m.emplace_back(s.values[p].size(), 0.0f);
+    s.v.emplace_back(s.values[p].size(), 0.0f);
+  }
+  ParamState r = s;
+  std::vector<float> losses;
+  for (int64_t k = 1; k <= 3; ++k) {
+    float a = 0, b = 0;
+    s.opt.step = r.opt.step = k;
+    jit->run(m.c.batch, pointers(m.c.inputs()), s, {&a});
+    ref->run(m.c.batch, pointers(m.c.inputs()), r, {&b});
+    EXPECT_NEAR(a, b, 1e-4 * (1 + std::abs(b))) << "step " << k;
+    losses.push_back(a);
+  }
+  EXPECT_NE(losses.front(), losses.back());
+  for (size_t p = 0; p < s.values.size(); ++p) expectNear(s.values[p], r.values[p]);
+}
+
 }  // namespace
 }  // namespace recc

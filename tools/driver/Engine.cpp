@@ -62,7 +62,8 @@ class JitEngine : public Engine {
 
 /// A graph whose parameter-only values (passes/Hoisting.h) a second compiled graph computes
 /// once per parameter version (ParamState::version) instead of once per batch: serving, or
-/// evaluating after an epoch, runs many batches with the same parameters.
+/// evaluating after an epoch, runs many batches with the same parameters. A training step makes
+/// a new version every time; its part computed once then serves all of the step's shards.
 class HoistingJitEngine : public Engine {
  public:
   HoistingJitEngine(Graph g, std::vector<ValueId> fetches, int64_t maxBatch) : main_(std::move(g)) {
@@ -147,7 +148,7 @@ std::unique_ptr<Engine> makeEngine(const std::string& kind, const Graph& g,
   if (kind == "reference") return std::make_unique<ReferenceEngine>(g, fetches);
   // RECC_NO_HOIST=1 runs every value per batch (to measure what hoisting saves).
   const char* noHoist = std::getenv("RECC_NO_HOIST");
-  if (!writesParams(g) && !(noHoist && std::string(noHoist) == "1"))
+  if (!noHoist || std::string(noHoist) != "1")
     return std::make_unique<HoistingJitEngine>(g, fetches, maxBatch);
   return std::make_unique<JitEngine>(g, fetches, maxBatch);
 }

@@ -25,8 +25,8 @@ class Engine {
 CodegenOptions engineOptions(int64_t maxBatch);
 
 /// `g` must have bound vocabularies. `maxBatch` bounds the batch of every later run(). The JIT
-/// runs a graph without side effects (inference) in two parts (passes/Hoisting.h): its
-/// parameter-only values once per ParamState::version, the rest per batch.
+/// runs a graph in two parts (passes/Hoisting.h): its parameter-only values once per
+/// ParamState::version (for a training step: once per step, before it), the rest per batch.
 std::unique_ptr<Engine> makeEngine(const std::string& kind, const Graph& g,
                                    const std::vector<ValueId>& fetches, int64_t maxBatch);
 
