@@ -92,7 +92,7 @@ void lastAxisParts(GraphBuilder& b, ValueId x, std::vector<ValueId>& out) {
 
 }  // namespace
 
-int factorConcatMatmuls(Graph& forward, int64_t batch, int64_t reuse) {
+int factorConcatMatmuls(Graph& forward, int64_t batch, double reuse) {
   return rebuildNodes(forward, [batch, reuse](GraphBuilder& b, const Node& n) -> ValueId {
     Graph& g = b.graph();
     if (n.op != OpKind::MatMul || n.attrs.i("ta") != 0 || n.attrs.i("tb") != 0) return -1;

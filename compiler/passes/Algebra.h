@@ -15,7 +15,7 @@ namespace recc {
 /// flatten(stack(fields)) counts as a concat, and concats nested in the parts are expanded
 /// (FNN's concat([flatten(v), fm_bi_interaction(v)])). Outputs, losses, named values and gradients are
 /// renumbered. Returns the number of products rewritten.
-int factorConcatMatmuls(Graph& g, int64_t batch, int64_t reuse = 1);
+int factorConcatMatmuls(Graph& g, int64_t batch, double reuse = 1);
 
 /// Products with a contraction or a result dimension of 1, rewritten as loops: an outer product
 /// (K = 1: the input gradient of a one-output layer) becomes a broadcast multiply, a
@@ -34,14 +34,14 @@ int lowerThinProducts(Graph& g);
 /// the backward pass follows: the gradient is scattered into the [rows, N] product and
 /// multiplied back per row. Tables with sparse updates and renormalising lookups (max_norm) are
 /// left alone. Costs are estimated at batch size `batch`, with a product over a table's rows
-/// shared by `reuse` batches: 1 in a training step, whose parameters change every step; more at
-/// inference, where such products depend on parameters only and the JIT computes them once per
+/// shared by `reuse` batches (a fraction for a partial last batch): 1 in a training step, whose
+/// parameters change every step; more at inference, where such products depend on parameters only and the JIT computes them once per
 /// parameter version (passes/Hoisting.h). Returns the number of ops rewritten; lookups no longer
 /// read are left for dead-code elimination.
-int sinkGathers(Graph& g, int64_t batch, int64_t reuse = 1);
+int sinkGathers(Graph& g, int64_t batch, double reuse = 1);
 
 /// The multiplications per output column of matmul(v, W) as sinkGathers leaves it: v's
 /// elements, or for a lookup it moves, the table's elements plus one per id.
-int64_t lookupCost(const Graph& g, ValueId v, int64_t batch, int64_t reuse = 1);
+int64_t lookupCost(const Graph& g, ValueId v, int64_t batch, double reuse = 1);
 
 }  // namespace recc

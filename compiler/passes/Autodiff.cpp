@@ -6,6 +6,8 @@
 // operands and summing (Add) contributions that reach one value along several paths.
 #include "compiler/passes/Autodiff.h"
 
+#include <algorithm>
+
 #include "compiler/ir/Verifier.h"
 #include "compiler/passes/Algebra.h"
 #include "compiler/ops/Gradients.h"
@@ -151,10 +153,14 @@ Graph toInferenceMode(const Graph& forward) {
   return g;
 }
 
-Graph buildInference(const Graph& forward, int64_t batch) {
+double batchesServed(int64_t rows, int64_t batch) {
+  return batch > 0 ? std::max(1.0, static_cast<double>(rows) / static_cast<double>(batch)) : 1.0;
+}
+
+Graph buildInference(const Graph& forward, int64_t batch, double reuse) {
   Graph g = toInferenceMode(forward);
-  factorConcatMatmuls(g, batch, kInferenceTableReuse);
-  sinkGathers(g, batch, kInferenceTableReuse);
+  factorConcatMatmuls(g, batch, reuse);
+  sinkGathers(g, batch, reuse);
   lowerThinProducts(g);
   // Losses read labels, which are not available at serving time. Inputs that are no longer
   // read (labels) stay declared in g.inputs: input indices stay stable and a data loader may

@@ -21,15 +21,22 @@ void differentiate(Graph& g);
 Graph buildTrainStep(const Graph& forward, int64_t batch = 1024);
 
 /// The batches one product over a table's rows is taken to serve at inference (Algebra.h,
-/// sinkGathers): the JIT computes it once per parameter version (passes/Hoisting.h), and an
-/// evaluation pass or a serving run reads it for many batches; 4 is a test set of 16k rows at
-/// batch 4096.
-inline constexpr int64_t kInferenceTableReuse = 4;
+/// sinkGathers) when the caller does not know: the JIT computes it once per parameter version
+/// (passes/Hoisting.h), and an evaluation pass or a serving run reads it for many batches; 4 is
+/// a data set of 16k rows at batch 4096.
+inline constexpr double kInferenceTableReuse = 4;
+
+/// The batches of `batch` rows one parameter version serves when it scores `rows` rows (an
+/// evaluation pass over a test set, a `recc predict` run), at least 1.
+double batchesServed(int64_t rows, int64_t batch);
 
 /// forward graph -> inference graph: only what `outputs` need (no labels, no losses), with the
 /// training-mode ops in their inference form (toInferenceMode) and the algebraic rewrites.
-/// `batch`: the inference batch the rewrites weigh costs at.
-Graph buildInference(const Graph& forward, int64_t batch = 4096);
+/// `batch`: the inference batch the rewrites weigh costs at; `reuse`: the batches one parameter
+/// version serves (batchesServed). A product over a table's rows pays for itself only over
+/// enough batches: at 2.5 batches (the bundled test set), the movie field of FNN, DeepFM and
+/// Wide&Deep stays a per-row product.
+Graph buildInference(const Graph& forward, int64_t batch = 4096, double reuse = kInferenceTableReuse);
 
 /// The same graph with training-mode ops rewritten for serving: Dropout becomes the identity
 /// (its users read its operand) and BatchMoments the running statistics, [running_mean;

@@ -50,8 +50,9 @@ std::optional<Lookup> lookupOf(const Graph& g, ValueId v) {
 
 /// Per output column of matmul(lookup, W): the products over the table's rows (shared by the
 /// `reuse` batches they serve), plus the lookups.
-int64_t sunkCost(const Graph& g, const Lookup& l, int64_t batch, int64_t reuse) {
-  return l.rows * g.at(l.table).shape[1].n / reuse + kLookupCost * numElements(g.at(l.ids).shape, batch);
+int64_t sunkCost(const Graph& g, const Lookup& l, int64_t batch, double reuse) {
+  const auto perBatch = static_cast<int64_t>(static_cast<double>(l.rows * g.at(l.table).shape[1].n) / reuse);
+  return perBatch + kLookupCost * numElements(g.at(l.ids).shape, batch);
 }
 
 bool rowWise(OpKind k) {
@@ -63,13 +64,13 @@ bool rowWise(OpKind k) {
 
 }  // namespace
 
-int64_t lookupCost(const Graph& g, ValueId v, int64_t batch, int64_t reuse) {
+int64_t lookupCost(const Graph& g, ValueId v, int64_t batch, double reuse) {
   const int64_t plain = numElements(g.at(v).shape, batch);
   const std::optional<Lookup> l = lookupOf(g, v);
   return l ? std::min(plain, sunkCost(g, *l, batch, reuse)) : plain;
 }
 
-int sinkGathers(Graph& forward, int64_t batch, int64_t reuse) {
+int sinkGathers(Graph& forward, int64_t batch, double reuse) {
   // Lookups no longer read stay: the final dead-code pass drops them.
   return rebuildNodes(forward, [batch, reuse](GraphBuilder& b, const Node& n) -> ValueId {
     const Graph& g = b.graph();
@@ -95,7 +96,7 @@ int sinkGathers(Graph& forward, int64_t batch, int64_t reuse) {
       }
       if (at >= 0 && perRow) {
         const Lookup l = *lookupOf(g, n.inputs[static_cast<size_t>(at)]);
-        if (l.rows < numElements(g.at(l.ids).shape, batch) * reuse) {
+        if (static_cast<double>(l.rows) < static_cast<double>(numElements(g.at(l.ids).shape, batch)) * reuse) {
           std::vector<ValueId> ins = n.inputs;
           ins[static_cast<size_t>(at)] = l.table;
           ValueId ft = b.add(n.op, ins, n.attrs, loc);

@@ -6,6 +6,7 @@
 
 #include "compiler/ir/Verifier.h"
 #include "compiler/passes/Algebra.h"
+#include "compiler/passes/Autodiff.h"
 #include "tests/passes/GradCheck.h"
 
 namespace recc {
@@ -133,6 +134,20 @@ TEST(GatherSinking, LargeSparseAndRenormalisingTablesAreLeftAlone) {
     EXPECT_EQ(sinkGathers(c.g, 1024), 1);  // relu only
     EXPECT_EQ(c.g.at(c.g.at(c.g.named.back().value).inputs[0]).op, OpKind::Gather);
   }
+}
+
+// At inference a table product serves every batch of one parameter version: the bundled test
+// set (10358 rows, 2.5 batches of 4096) does not repay multiplying a movie-sized table (8919
+// rows) that 4 batches would.
+TEST(GatherSinking, ATableProductMustPayForItselfOverTheBatchesServed) {
+  EXPECT_NEAR(batchesServed(10358, 4096), 2.529, 1e-3);
+  EXPECT_EQ(batchesServed(100, 4096), 1.0);  // one partial batch still computes the product
+  EXPECT_EQ(batchesServed(0, 4096), 1.0);
+  GradCheck c;
+  tower(c, 8919);
+  Graph few = c.g;
+  EXPECT_EQ(sinkGathers(few, 4096, batchesServed(10358, 4096)), 0);
+  EXPECT_EQ(sinkGathers(c.g, 4096, 4), 3);  // matmul, add, relu; the 16-wide product stays
 }
 
 // DeepFM's first layer: matmul(flatten(stack([e(user), e(movie)])), W).

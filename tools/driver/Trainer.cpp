@@ -194,7 +194,8 @@ TrainResult train(const TrainOptions& o) {
   const int stateCopies = 3;
   checkModelFitsMemory(fwd, stateCopies);
   Graph step = buildTrainStep(fwd, cfg.batch);
-  Graph inf = buildInference(fwd, cfg.evalBatch);
+  // Compiled for the test set: one parameter version (an epoch's) scores it once.
+  Graph inf = buildInference(fwd, cfg.evalBatch, batchesServed(testSet.rows, cfg.evalBatch));
   const std::vector<ValueId> infFetches = outputValues(inf);
   // Again with the arenas the two compiled graphs will allocate: they grow with the batch.
   checkModelFitsMemory(fwd, stateCopies,
@@ -341,7 +342,7 @@ Metrics evaluateCheckpoint(const std::string& ckptPath, const std::string& dataP
   st.m = c.m;
   st.v = c.v;
   const int64_t batch = 4096;
-  Graph inf = buildInference(fwd, batch);
+  Graph inf = buildInference(fwd, batch, batchesServed(d.rows, batch));
   std::vector<ValueId> fetch = outputValues(inf);
   // The parameters are loaded already; the arena is not allocated yet.
   checkModelFitsMemory(fwd, 0, {planArena("inference", inf, fetch, batch)});
