@@ -35,9 +35,9 @@ int lowerThinProducts(Graph& g);
 /// multiplied back per row. Tables with sparse updates and renormalising lookups (max_norm) are
 /// left alone. Costs are estimated at batch size `batch`, with a product over a table's rows
 /// shared by `reuse` batches (a fraction for a partial last batch): 1 in a training step, whose
-/// parameters change every step; more at inference, where such products depend on parameters only and the JIT computes them once per
-/// parameter version (passes/Hoisting.h). Returns the number of ops rewritten; lookups no longer
-/// read are left for dead-code elimination.
+/// parameters change every step; more at inference, where such products depend on parameters
+/// only and the JIT computes them once per parameter version (passes/Hoisting.h). Returns the
+/// number of ops rewritten; lookups no longer read are left for dead-code elimination.
 int sinkGathers(Graph& g, int64_t batch, double reuse = 1);
 
 /// The multiplications per output column of matmul(v, W) as sinkGathers leaves it: v's
