@@ -45,9 +45,10 @@ Graph buildInference(const Graph& forward, int64_t batch = 4096, double reuse = 
 /// losses and named values are renumbered; nothing else changes.
 Graph toInferenceMode(const Graph& forward);
 
-/// Removes nodes that neither `roots` nor Update nodes depend on; renumbers every ValueId
-/// (outputs, losses, loss, grads, named values that survive). `roots` are updated in place.
-void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots);
+/// Removes nodes that neither `roots` nor Update nodes (unless !keepUpdates) depend on;
+/// renumbers every ValueId (outputs, losses, loss, grads, named values that survive). `roots`
+/// are updated in place.
+void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots, bool keepUpdates = true);
 
 /// After a pass rebuilt g.nodes, points outputs, named values, losses, the loss and the
 /// gradients at the new ids (newId[old]); entries whose new id is -1 are dropped.

@@ -44,13 +44,13 @@ int rebuildNodes(Graph& forward, const std::function<ValueId(GraphBuilder& b, co
   return replaced;
 }
 
-void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots) {
+void eliminateDeadCode(Graph& g, std::vector<ValueId>& roots, bool keepUpdates) {
   const size_t n = g.nodes.size();
   std::vector<bool> live(n, false);
   for (ValueId r : roots)
     if (r >= 0) live[static_cast<size_t>(r)] = true;
-  for (size_t i = 0; i < n; ++i)
-    if (opInfo(g.nodes[i].op).cls == OpClass::Update) live[i] = true;  // side effects are always kept
+  for (size_t i = 0; i < n && keepUpdates; ++i)
+    if (opInfo(g.nodes[i].op).cls == OpClass::Update) live[i] = true;  // side effects are kept
   // Operands precede their users, so one backward sweep propagates liveness.
   for (size_t i = n; i-- > 0;)
     if (live[i])

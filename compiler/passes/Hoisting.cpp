@@ -64,14 +64,6 @@ Graph hoistParameterOnly(Graph& g, std::vector<ValueId>& roots) {
   prep.losses.clear();
   prep.loss = -1;
   prep.grads.clear();
-  // The step's updates stay in g: in prep they become dead constants for eliminateDeadCode,
-  // which keeps every side effect.
-  for (Node& n : prep.nodes)
-    if (opInfo(n.op).cls == OpClass::Update) {
-      n.op = OpKind::Const;
-      n.inputs.clear();
-      n.attrs = Attrs().set("value", 0.0).set("shape", n.shape);
-    }
   std::vector<ValueId> prepRoots;
   for (size_t i = 0; i < count; ++i) {
     if (!hoist[i]) continue;
@@ -80,7 +72,7 @@ Graph hoistParameterOnly(Graph& g, std::vector<ValueId>& roots) {
     prepRoots.push_back(static_cast<ValueId>(i));
     prep.outputs.push_back({name, static_cast<ValueId>(i), n.loc});
   }
-  eliminateDeadCode(prep, prepRoots);
+  eliminateDeadCode(prep, prepRoots, /*keepUpdates=*/false);  // a step's updates stay in g only
   if (prepRoots.empty()) return prep;
 
   const size_t firstDerived = g.params.size();
