@@ -165,17 +165,28 @@ class EntryEmitter {
     return b_.CreateXor(z, b_.CreateLShr(z, 31));
   }
 
-  // x * keep / (1 - p) for the element at idx: keep = top 24 bits of mix64(key ^ i*C) >= ceil(p 2^24).
+  // MurmurHash3's finaliser in IR, bit for bit the mix32() of runtime/kernels/DropoutHash.h.
+  llvm::Value* mix32(llvm::Value* z) {
+    z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 16)), b_.getInt32(kMix32a));
+    z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 13)), b_.getInt32(kMix32b));
+    return b_.CreateXor(z, b_.CreateLShr(z, 16));
+  }
+
+  // x * keep / (1 - p) for the element at idx: keep = the top 24 bits of dropoutBits' 32-bit hash
+  // of (key, i) >= ceil(p 2^24).
   llvm::Value* genDropout(ValueId v, const Index& idx) {
     const Node& n = node(v);
     const double p = n.attrs.f("p", 0.5);
     llvm::Value* x = read(n.inputs[0], idx);
     // The element's index in the whole batch: a shard's rows start at its first row's.
     llvm::Value* i = b_.CreateAdd(linear(view(v), idx), rowBase_[static_cast<size_t>(v)]);
-    llvm::Value* h = mix64(b_.CreateXor(scalar_[static_cast<size_t>(v)],
-                                        b_.CreateMul(i, c64(static_cast<int64_t>(kDropoutIndexMul)))));
-    llvm::Value* bits = b_.CreateLShr(h, 64 - kDropoutBits);
-    llvm::Value* keep = b_.CreateICmpUGE(bits, c64(static_cast<int64_t>(dropoutThreshold(p))));
+    llvm::Value* key = scalar_[static_cast<size_t>(v)];
+    llvm::Value* key32 = b_.CreateTrunc(b_.CreateXor(key, b_.CreateLShr(key, 32)), b_.getInt32Ty());
+    llvm::Value* lo = b_.CreateMul(b_.CreateTrunc(i, b_.getInt32Ty()), b_.getInt32(kDropoutLowMul));
+    llvm::Value* hi = b_.CreateMul(b_.CreateTrunc(b_.CreateLShr(i, 32), b_.getInt32Ty()), b_.getInt32(kDropoutHighMul));
+    llvm::Value* h = mix32(b_.CreateXor(b_.CreateXor(lo, hi), key32));
+    llvm::Value* bits = b_.CreateLShr(h, 32 - kDropoutBits);
+    llvm::Value* keep = b_.CreateICmpUGE(bits, b_.getInt32(static_cast<uint32_t>(dropoutThreshold(p))));
     return b_.CreateSelect(keep, b_.CreateFMul(x, cf(dropoutScale(p))), cf(0));
   }
 

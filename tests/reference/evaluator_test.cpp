@@ -225,6 +225,31 @@ TEST(Evaluator, DropoutHashKnownAnswer) {
   EXPECT_EQ(dropoutScale(0.75), 4.0f);
 }
 
+// The element hash is 32-bit (cheap to vectorise): its masks must still look like independent
+// Bernoulli draws across neighbouring elements and across steps, and the index's high half must
+// take part (a tensor past 2^32 elements would otherwise repeat its mask).
+TEST(Evaluator, DropoutBitsAreUniformAndIndependent) {
+  const uint64_t threshold = dropoutThreshold(0.25);
+  const uint64_t k1 = dropoutKey(9, 1, 1), k2 = dropoutKey(9, 1, 2);
+  const int64_t n = 400000;  // a fraction of n Bernoulli(q) draws has sd <= 0.0008
+  int64_t kept = 0, keptNext = 0, keptBothSteps = 0, sameAcrossHalves = 0;
+  double mean = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool a = dropoutBits(k1, i) >= threshold;
+    kept += a;
+    keptNext += a && dropoutBits(k1, i + 1) >= threshold;
+    keptBothSteps += a && dropoutBits(k2, i) >= threshold;
+    sameAcrossHalves += dropoutBits(k1, i) == dropoutBits(k1, i + (int64_t{1} << 32));
+    mean += static_cast<double>(dropoutBits(k1, i)) / static_cast<double>(uint64_t{1} << kDropoutBits);
+  }
+  const double m = static_cast<double>(n);
+  EXPECT_NEAR(static_cast<double>(kept) / m, 0.75, 0.004);
+  EXPECT_NEAR(static_cast<double>(keptNext) / m, 0.5625, 0.004);
+  EXPECT_NEAR(static_cast<double>(keptBothSteps) / m, 0.5625, 0.004);
+  EXPECT_NEAR(mean / m, 0.5, 0.002);
+  EXPECT_LT(sameAcrossHalves, n / 1000);
+}
+
 // The run's seed (`recc train --seed`) takes part: another seed draws other masks, the same
 // seed the same ones, as PyTorch's dropout does under torch.manual_seed.
 TEST(Evaluator, DropoutMasksDependOnTheRunSeed) {
