@@ -185,10 +185,16 @@ class Pool {
   int64_t n_ = 0;
 };
 
+/// Read once: every parallel region asks for the thread count, and glibc's
+/// hardware_concurrency() opens and reads /sys/devices/system/cpu/online each time (a syscall
+/// round trip per region: a quarter of a default-threads training run went to it).
 int defaultThreads() {
-  if (const char* env = std::getenv("RECC_THREADS"); env && std::atoi(env) > 0) return std::min(std::atoi(env), 64);
-  unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(std::min(hw, 64u));
+  static const int threads = [] {
+    if (const char* env = std::getenv("RECC_THREADS"); env && std::atoi(env) > 0) return std::min(std::atoi(env), 64);
+    unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int>(std::min(hw, 64u));
+  }();
+  return threads;
 }
 
 std::atomic<int> requested{0};  // 0 = default

@@ -481,6 +481,23 @@ TEST(Threads, GangChunksRunAtOnceOnThreadsOfTheirOwn) {
   recc_set_threads(0);
 }
 
+// Without --threads, the count is the machine's (or RECC_THREADS), read once: every parallel
+// region asks for it, and asking the C library for the core count opens a sysfs file each time.
+TEST(Threads, TheDefaultThreadCountIsReadOnce) {
+  recc_set_threads(0);
+  const int first = recc_get_threads();
+  ASSERT_GE(first, 1);
+  const char* old = std::getenv("RECC_THREADS");
+  const std::string saved = old ? old : "";
+  setenv("RECC_THREADS", first == 3 ? "5" : "3", 1);
+  EXPECT_EQ(recc_get_threads(), first);
+  if (old) setenv("RECC_THREADS", saved.c_str(), 1);
+  else unsetenv("RECC_THREADS");
+  recc_set_threads(2);
+  EXPECT_EQ(recc_get_threads(), 2) << "--threads still overrides it";
+  recc_set_threads(0);
+}
+
 // Back-to-back gang regions, each with its own context on the caller's stack (as a sharded
 // step runs them), mixed with ordinary regions: every gang chunk runs once, with its own
 // region's context. A worker still holding the previous gang's ticket must not claim the next
