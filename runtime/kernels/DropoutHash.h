@@ -4,7 +4,8 @@
 // (node seed, run seed, step, i) needs no generator state, so it is the same in the forward and
 // the gradient and does not depend on the order in which elements are computed.
 // The key is mixed in 64 bits once per run; each element is mixed in 32 bits: AVX2 has no 64-bit
-// vector multiply, and splitmix64 per element made BST's dropout loops 5% of its training step.
+// vector multiply: with splitmix64 per element, BST's dropout loops took 5.2% of its training
+// run's profile (2.9% with this hash).
 #pragma once
 #include <cmath>
 #include <cstdint>
