@@ -29,6 +29,14 @@ FusionDecision shouldFuse(const Graph& g, ValueId producer, ValueId consumer, in
                      (p.op == OpKind::Gather && p.attrs.f("max_norm") == 0);
   if (pc != OpClass::Elementwise && !remap)
     return FusionDecision::forbid(std::string("producer ") + opName(p.op) + " is not elementwise");
+  // Along the last axis a consumer's loop is cut into one segment per operand, read directly;
+  // along an outer axis every element selects among clamped reads of all the operands. Past a
+  // few, the concat is cheaper copied out once (a scan's 20 steps stacked along time).
+  constexpr size_t kMaxSelectedOperands = 4;
+  if (p.op == OpKind::Concat && static_cast<size_t>(p.attrs.i("axis")) + 1 != p.shape.size() &&
+      p.inputs.size() > kMaxSelectedOperands)
+    return FusionDecision::forbid("producer concat along an outer axis has " + std::to_string(p.inputs.size()) +
+                                  " operands; fused, every element would read all of them");
   if (producerUses != 1)
     return FusionDecision::forbid("producer has " + std::to_string(producerUses) +
                                   " uses; fusing would compute it once per use");

@@ -7,6 +7,7 @@
 #include "compiler/passes/Autodiff.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "compiler/ir/Verifier.h"
 #include "compiler/passes/Algebra.h"
@@ -60,6 +61,74 @@ std::vector<ValueId> sparseGradient(const Graph& g, ValueId grad) {
   return pairs;
 }
 
+/// The operands of v if it is a concat in which some operands are zero constants (what the
+/// adjoint of a slice is: the slice's gradient padded with zeros), with their ranges along the
+/// concat's axis; the zero operands are left out.
+struct Pad {
+  int64_t axis = -1;
+  std::vector<std::pair<int64_t, ValueId>> pieces;  // (first index along the axis, operand)
+};
+std::optional<Pad> padOf(const Graph& g, ValueId v) {
+  const Node& n = g.at(v);
+  if (n.op != OpKind::Concat) return std::nullopt;
+  Pad pad;
+  pad.axis = n.attrs.i("axis");
+  int64_t at = 0;
+  for (ValueId in : n.inputs) {
+    const Node& x = g.at(in);
+    if (!x.shape[static_cast<size_t>(pad.axis)].isStatic()) return std::nullopt;
+    if (x.op != OpKind::Const || x.attrs.f("value") != 0) pad.pieces.push_back({at, in});
+    at += x.shape[static_cast<size_t>(pad.axis)].n;
+  }
+  return pad;
+}
+
+/// The sum of two zero-padded concats along one axis whose non-zero operands do not overlap:
+/// one concat of those operands, zeros filling the gaps; -1 if they are not such concats.
+ValueId mergePads(GraphBuilder& b, ValueId a, ValueId c, const Loc& loc) {
+  const Graph& g = b.graph();
+  const std::optional<Pad> pa = padOf(g, a), pc = padOf(g, c);
+  if (!pa || !pc || pa->axis != pc->axis) return -1;
+  const auto ax = static_cast<size_t>(pa->axis);
+  std::vector<std::pair<int64_t, ValueId>> pieces = pa->pieces;
+  pieces.insert(pieces.end(), pc->pieces.begin(), pc->pieces.end());
+  std::sort(pieces.begin(), pieces.end());
+  const Shape shape = g.at(a).shape;
+  std::vector<ValueId> parts;
+  auto zeros = [&](int64_t len) {
+    Shape z = shape;
+    z[ax] = Dim(len);
+    parts.push_back(b.constant(0.0, z, loc));
+  };
+  int64_t at = 0;
+  for (auto [begin, v] : pieces) {
+    if (begin < at) return -1;  // overlapping operands
+    if (begin > at) zeros(begin - at);
+    parts.push_back(v);
+    at = begin + b.graph().at(v).shape[ax].n;
+  }
+  if (at < shape[ax].n) zeros(shape[ax].n - at);
+  if (parts.size() == 1) return parts[0];
+  return b.add(OpKind::Concat, parts, Attrs().set("axis", pa->axis), loc);
+}
+
+/// a + c, two adjoints of one value. The gradients of disjoint slices (a GRU's gates of one
+/// product, a scan's steps of one sequence) are zero-padded concats: they are merged into one
+/// concat, kept as the second operand of the sum (a + c with a = x + pad becomes x + (pad + c),
+/// exactly: each element of the merged pads has at most one non-zero term). Added up as pads,
+/// a loop over the sum would read every padded operand for every element (a scan's 20 steps:
+/// 20 loads and selects each).
+ValueId accumulate(GraphBuilder& b, ValueId a, ValueId c, Loc loc) {
+  if (ValueId m = mergePads(b, a, c, loc); m >= 0) return m;
+  const Node& n = b.graph().at(a);
+  if (n.op == OpKind::Add && padOf(b.graph(), c)) {
+    const ValueId x = n.inputs[0], pad = n.inputs[1];
+    if (ValueId m = mergePads(b, pad, c, loc); m >= 0) return b.add(OpKind::Add, {x, m}, {}, loc);
+  }
+  if (padOf(b.graph(), a) && !padOf(b.graph(), c)) std::swap(a, c);  // the pad second
+  return b.add(OpKind::Add, {a, c}, {}, loc);
+}
+
 }  // namespace
 
 void differentiate(Graph& g) {
@@ -86,7 +155,7 @@ void differentiate(Graph& g) {
         throw DiagError(g.at(v).loc, std::string(opName(g.at(v).op)) + ": gradient rule produced " +
                                          shapeStr(g.at(gins[k]).shape) + " for operand " +
                                          std::to_string(k + 1) + " of shape " + shapeStr(g.nodes[in].shape));
-      adj[in] = adj[in] < 0 ? gins[k] : b.add(OpKind::Add, {adj[in], gins[k]}, {}, g.at(v).loc);
+      adj[in] = adj[in] < 0 ? gins[k] : accumulate(b, adj[in], gins[k], g.at(v).loc);
     }
   }
 

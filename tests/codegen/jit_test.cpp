@@ -154,6 +154,29 @@ TEST(Fusion, ConcatsAlongTheLastAxisSplitTheInnerLoopIntoDirectReads) {
   EXPECT_TRUE(matchesReference(t, {t.op(OpKind::Exp, {rows})}));
 }
 
+// A scan's steps stacked along time: a concat of many operands along an outer axis is copied
+// out once (one loop per operand) rather than fused into its consumer, whose every element
+// would select among clamped reads of all of them. A few operands still fuse.
+TEST(Fusion, ConcatsOfManyOperandsAlongAnOuterAxisAreCopiedOut) {
+  TestGraph t;
+  auto step = [&] { return t.op(OpKind::Reshape, {t.dense(8)}, Attrs().set("shape", Shape{kB, Dim(1), Dim(8)})); };
+  auto stack = [&](int steps) {
+    std::vector<ValueId> parts;
+    for (int k = 0; k < steps; ++k) parts.push_back(step());
+    return t.op(OpKind::Concat, parts, Attrs().set("axis", int64_t{1}));
+  };
+  ValueId many = stack(20), few = stack(4);
+  ValueId e = t.op(OpKind::Exp, {many}), e4 = t.op(OpKind::Exp, {few});
+  FusionDecision d = shouldFuse(t.g, many, e, 1);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_NE(d.reason.find("20 operands"), std::string::npos) << d.reason;
+  EXPECT_TRUE(shouldFuse(t.g, few, e4, 1).allowed);
+  FusionPlan f = planFusion(t.g, {e, e4});
+  EXPECT_TRUE(f.materialized[static_cast<size_t>(many)]);
+  EXPECT_FALSE(f.materialized[static_cast<size_t>(few)]);
+  EXPECT_TRUE(matchesReference(t, {e, e4}));
+}
+
 // Multi-output fusion: a value read by several loops and the column sums of it and of its
 // siblings over the same [B,3,8] space (a layer's gradient, Dice's parameter sums) are computed
 // by one loop at the first one's place, reading each operand once.

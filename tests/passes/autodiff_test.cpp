@@ -1,6 +1,8 @@
 // Autodiff structure: fan-out accumulation, loss weighting, DCE renumbering, train/inference graphs.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "GradCheck.h"
 #include "compiler/ir/Verifier.h"
 #include "compiler/ops/Composites.h"
@@ -72,6 +74,45 @@ TEST(Autodiff, FanOutContributionsAreSummed) {
   EXPECT_FLOAT_EQ(gr[0], 3.0f);  // d(x^2 + x) = 2x + 1
   EXPECT_FLOAT_EQ(gr[1], -3.0f);
   EXPECT_FLOAT_EQ(gr[2], 2.0f);
+}
+
+// The adjoints of disjoint slices of one value are zero-padded concats; summed, they become one
+// concat of the slices' gradients, zeros in the gaps (a loop over an Add of pads would read every
+// pad per element). Overlapping slices still meet in an Add.
+TEST(Autodiff, GradientsOfDisjointSlicesMeetInOneConcat) {
+  auto build = [](int64_t secondBegin) {
+    auto g = std::make_unique<Graph>();
+    GraphBuilder b(*g);
+    g->params.push_back({"x", {2, 6}, "zeros", 0, false, {}});
+    ValueId x = b.add(OpKind::Param, {}, Attrs().set("index", int64_t(0)));
+    auto slice = [&](int64_t begin, int64_t end) {
+      return b.add(OpKind::Slice, {x}, Attrs().set("axis", int64_t(1)).set("begin", begin).set("end", end));
+    };
+    ValueId s0 = slice(0, 2), s1 = slice(secondBegin, secondBegin + 2);
+    ValueId y = b.add(OpKind::Add, {sumAll(b, b.add(OpKind::Mul, {s0, s0})),
+                                    sumAll(b, b.add(OpKind::Mul, {s1, b.constant(3.0, {})}))});
+    g->losses.push_back({y, 1.0, {}});
+    differentiate(*g);
+    verify(*g);
+    return g;
+  };
+  const std::vector<float> x = {1, -2, 3, 4, 5, 6, -1, 0.5f, 2, 2, 2, 2};
+  {
+    auto g = build(3);  // columns [0,2) and [3,5): column 2 and 5 get zeros
+    const Node& grad = g->at(g->grads[0]);
+    ASSERT_EQ(grad.op, OpKind::Concat);
+    EXPECT_EQ(grad.attrs.i("axis"), 1);
+    ParamState s = stateWith({x});
+    auto r = evaluate(*g, 1, {}, s)[static_cast<size_t>(g->grads[0])].f;
+    EXPECT_EQ(r, (std::vector<float>{2, -4, 0, 3, 3, 0, -2, 1, 0, 3, 3, 0}));  // 2x | 0 | 3 | 0
+  }
+  {
+    auto g = build(1);  // columns [0,2) and [1,3) overlap in column 1
+    EXPECT_EQ(g->at(g->grads[0]).op, OpKind::Add);
+    ParamState s = stateWith({x});
+    auto r = evaluate(*g, 1, {}, s)[static_cast<size_t>(g->grads[0])].f;
+    EXPECT_EQ(r, (std::vector<float>{2, -1, 3, 0, 0, 0, -2, 4, 3, 0, 0, 0}));
+  }
 }
 
 TEST(Autodiff, SeveralParamNodesOfOneParamAddUp) {
