@@ -61,9 +61,8 @@ std::vector<ValueId> sparseGradient(const Graph& g, ValueId grad) {
   return pairs;
 }
 
-/// The operands of v if it is a concat in which some operands are zero constants (what the
-/// adjoint of a slice is: the slice's gradient padded with zeros), with their ranges along the
-/// concat's axis; the zero operands are left out.
+/// If v is a concat (along a static axis): its operands that are not zero constants, with their
+/// positions along the axis. The adjoint of a slice is one: the slice's gradient between zeros.
 struct Pad {
   int64_t axis = -1;
   std::vector<std::pair<int64_t, ValueId>> pieces;  // (first index along the axis, operand)
