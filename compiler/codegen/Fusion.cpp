@@ -210,21 +210,47 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
   }
 
   f.materialized.assign(n, false);
+  // Per node computed inline: the arithmetic ops it takes to compute it from stored buffers,
+  // and those buffers (its tree's leaves).
+  std::vector<int> recompute(n, 0);
+  std::vector<std::vector<ValueId>> leaves(n);
   for (size_t i = 0; i < n; ++i) {
     if (!f.emitted[i]) continue;
     const Node& nd = g.nodes[i];
     if (opInfo(nd.op).cls == OpClass::Update) continue;  // no value, only a side effect
     bool mat = fetched[i] || users[i].empty() || nd.op == OpKind::Input || nd.op == OpKind::Param;
-    // One add, sub, mul or neg of stored operands (batch norm's x - mean) costs less to compute
-    // again in every loop that reads it than to store and load back: it fuses into all of them.
-    bool cheap = nd.op == OpKind::Add || nd.op == OpKind::Sub || nd.op == OpKind::Mul || nd.op == OpKind::Neg;
+    // A few adds, subs, muls, negs or broadcasts of stored operands (batch norm's x - mean,
+    // Dice's (1 - p) * alpha and its gradient's products, DIN's target repeated over the
+    // history) cost less to compute again in every loop that reads them than to store and load
+    // back, which is what these memory-bound loops pay for: they fuse into all of their consumers. Bounded by the ops of the recomputed tree, and by
+    // the stored buffers of its size it reads, so that a consumer loop gains few new streams.
+    constexpr int kMaxRecomputedOps = 16;
+    constexpr size_t kMaxRecomputedLeaves = 3;
+    bool cheap = nd.op == OpKind::Add || nd.op == OpKind::Sub || nd.op == OpKind::Mul || nd.op == OpKind::Neg ||
+                 nd.op == OpKind::BroadcastTo;
+    int ops = 1;
+    std::vector<ValueId> reads;
     for (ValueId in : nd.inputs) {
+      const auto k = static_cast<size_t>(in);
       const Node& x = g.at(in);
-      cheap &= f.materialized[static_cast<size_t>(in)] || x.op == OpKind::Const || x.op == OpKind::BatchSize;
+      if (x.op == OpKind::Const || x.op == OpKind::BatchSize) continue;
+      if (f.materialized[k]) {  // a small broadcast operand (a bias, Dice's alpha) stays in cache
+        if (x.shape == nd.shape && std::find(reads.begin(), reads.end(), in) == reads.end()) reads.push_back(in);
+        continue;
+      }
+      cheap &= recompute[k] > 0;
+      ops += recompute[k];
+      for (ValueId l : leaves[k])
+        if (std::find(reads.begin(), reads.end(), l) == reads.end()) reads.push_back(l);
     }
+    cheap &= ops <= kMaxRecomputedOps && reads.size() <= kMaxRecomputedLeaves;
     for (ValueId u : users[i])
       if (!shouldFuse(g, static_cast<ValueId>(i), u, cheap ? 1 : f.uses[i])) mat = true;
     f.materialized[i] = mat;
+    if (!mat && cheap) {
+      recompute[i] = ops;
+      leaves[i] = std::move(reads);
+    }
   }
 
   f.storageRoot.resize(n);

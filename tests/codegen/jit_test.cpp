@@ -80,17 +80,32 @@ TEST(Fusion, SharedOrBroadcastProducersAreMaterialized) {
 
 // One add/sub/mul/neg of stored operands is computed again in each loop that reads it (batch
 // norm's x - mean, read by the forward and the backward pass); a longer chain is stored once.
-TEST(Fusion, OneCheapOpOfStoredOperandsIsRecomputedPerUse) {
+TEST(Fusion, CheapArithmeticOfStoredOperandsIsRecomputedPerUse) {
   TestGraph t;
-  ValueId x = t.dense(4), m = t.param({4});
-  ValueId centred = t.op(OpKind::Sub, {x, m});                  // operands in memory: recomputed
-  ValueId chain = t.op(OpKind::Mul, {centred, t.dense(4)});     // reads a fused value: stored
-  ValueId out = t.op(OpKind::Add, {t.op(OpKind::Tanh, {centred}), t.op(OpKind::Exp, {centred})});
-  ValueId out2 = t.op(OpKind::Add, {t.op(OpKind::Tanh, {chain}), t.op(OpKind::Exp, {chain})});
-  FusionPlan f = planFusion(t.g, {out, out2});
-  EXPECT_FALSE(f.materialized[static_cast<size_t>(centred)]);
-  EXPECT_TRUE(f.materialized[static_cast<size_t>(chain)]);
-  EXPECT_TRUE(matchesReference(t, {out, out2}));
+  ValueId x = t.dense(4), y = t.dense(4), z = t.dense(4), w = t.dense(4), m = t.param({4});
+  std::vector<ValueId> outs;
+  auto usedTwice = [&](ValueId v) {  // two loops read v
+    outs.push_back(t.op(OpKind::Tanh, {v}));
+    outs.push_back(t.op(OpKind::Sigmoid, {v}));
+    return v;
+  };
+  ValueId centred = t.op(OpKind::Sub, {x, m});
+  ValueId chain = usedTwice(t.op(OpKind::Mul, {t.op(OpKind::Neg, {centred}), y}));  // 3 ops, 2 buffers
+  ValueId repeated = usedTwice(t.op(OpKind::BroadcastTo, {m}, Attrs().set("shape", Shape{kB, 4})));
+  ValueId fourStreams = usedTwice(t.op(OpKind::Add, {t.op(OpKind::Mul, {x, y}), t.op(OpKind::Mul, {z, w})}));
+  ValueId afterTanh = usedTwice(t.op(OpKind::Mul, {t.op(OpKind::Tanh, {x}), y}));
+  ValueId longChain = x;
+  for (int i = 0; i < 17; ++i) longChain = t.op(OpKind::Mul, {longChain, m});
+  usedTwice(longChain);
+  FusionPlan f = planFusion(t.g, outs);
+  auto stored = [&](ValueId v) { return f.materialized[static_cast<size_t>(v)]; };
+  EXPECT_FALSE(stored(centred));
+  EXPECT_FALSE(stored(chain));
+  EXPECT_FALSE(stored(repeated));
+  EXPECT_TRUE(stored(fourStreams)) << "recomputed, it would add 4 streams to each reader";
+  EXPECT_TRUE(stored(afterTanh)) << "tanh is not cheap to compute twice";
+  EXPECT_TRUE(stored(longChain)) << "past the bound on recomputed ops";
+  EXPECT_TRUE(matchesReference(t, outs));
 }
 
 TEST(Fusion, KernelOperandsAndReshapesForbidFusion) {
