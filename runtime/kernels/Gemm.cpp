@@ -1,7 +1,7 @@
 // The kernel of Gemm.h. B is copied, up to kPanel columns and 512 rows at a time, into a
 // zero-padded panel laid out [k][NV vectors] (contiguous, so the panel stays in L1/L2 while every
 // row of A streams past it; the padding spares the inner loop masked loads, which cost more than
-// the product). A 6-row tile of C lives in 6 x NV vector accumulators: per step p, NV loads of
+// the product), unless few rows of A share it: then whole vectors of a row-major B are read in place. A 6-row tile of C lives in 6 x NV vector accumulators: per step p, NV loads of
 // the panel's row p and 6 broadcasts of a(i, p) feed 6 NV FMAs. With AVX-512 a panel is 64
 // columns (6 x 4 of the 32 zmm); with AVX2 and FMA, 16 (6 x 2 of the 16 ymm, the register
 // budget of the classic Haswell tile). A transposed A (a weight gradient's X^T) is copied per
@@ -97,14 +97,14 @@ constexpr int64_t kPackedFloats = 128 * 1024;      // packed B per group of pane
 /// are unrolled by pragma: without it GCC 12 keeps the array in memory and stores every
 /// accumulator at every step (half the speed with AVX2).
 template <int MR, int NV>
-void tile(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const float* panel, int64_t k,
-          int64_t tail, bool accumulate) {
+void tile(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const float* panel, int64_t ldp,
+          int64_t k, int64_t tail, bool accumulate) {
   Vec::T acc[MR][NV];
   _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
   for (int64_t p = 0; p < k; ++p) {
     Vec::T bv[NV];
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = Vec::load(panel + (p * NV + v) * kW);
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = Vec::loadu(panel + p * ldp + v * kW);
     _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {
       const Vec::T av = Vec::broadcast(a + i * ai + p * ap);
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
@@ -123,18 +123,18 @@ void tile(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const f
 /// (step = ai for A as stored, or k for A packed by packRows).
 template <int NV>
 void rowsOfPanel(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, int64_t step, const float* panel,
-                 int64_t m, int64_t k, int64_t tail, bool accumulate) {
+                 int64_t ldp, int64_t m, int64_t k, int64_t tail, bool accumulate) {
   int64_t i = 0;
   for (; i + kRows <= m; i += kRows)
-    tile<kRows, NV>(c + i * ldc, ldc, a + i * step, ai, ap, panel, k, tail, accumulate);
+    tile<kRows, NV>(c + i * ldc, ldc, a + i * step, ai, ap, panel, ldp, k, tail, accumulate);
   float* cr = c + i * ldc;
   const float* ar = a + i * step;
   switch (m - i) {
-    case 5: tile<5, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
-    case 4: tile<4, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
-    case 3: tile<3, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
-    case 2: tile<2, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
-    case 1: tile<1, NV>(cr, ldc, ar, ai, ap, panel, k, tail, accumulate); break;
+    case 5: tile<5, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
+    case 4: tile<4, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
+    case 3: tile<3, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
+    case 2: tile<2, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
+    case 1: tile<1, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
     default: break;
   }
 }
@@ -142,10 +142,10 @@ void rowsOfPanel(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, 
 /// rowsOfPanel for a panel of `vectors` (1..NV) vectors.
 template <int NV>
 void rowsOfPanelOf(int vectors, float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, int64_t step,
-                   const float* panel, int64_t m, int64_t k, int64_t tail, bool accumulate) {
+                   const float* panel, int64_t ldp, int64_t m, int64_t k, int64_t tail, bool accumulate) {
   if constexpr (NV > 1)
-    if (vectors < NV) return rowsOfPanelOf<NV - 1>(vectors, c, ldc, a, ai, ap, step, panel, m, k, tail, accumulate);
-  rowsOfPanel<NV>(c, ldc, a, ai, ap, step, panel, m, k, tail, accumulate);
+    if (vectors < NV) return rowsOfPanelOf<NV - 1>(vectors, c, ldc, a, ai, ap, step, panel, ldp, m, k, tail, accumulate);
+  rowsOfPanel<NV>(c, ldc, a, ai, ap, step, panel, ldp, m, k, tail, accumulate);
 }
 
 /// Copies rows [0, m) and steps [0, k) of a transposed A (a weight gradient's X^T, whose steps
@@ -223,6 +223,10 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
   // 32 x 20480, the copy made it slower); A stored row-major is read in place: each of a tile's
   // rows is then a stream along its own row.
   const bool packA = a.colStride != 1 && n >= 4 * kPanel;
+  // A row-major B is read in place where the product has one block of rows (a weight gradient's
+  // long contraction into 32 or 64 rows): its panels then serve a few tiles each, and copying
+  // them cost as much as those tiles' reads (one thread, 32 x 80 x 10240: 127 -> 150 GFLOP/s).
+  const bool direct = b.colStride == 1 && m <= kRowBlock;
   float* rowsBuffer = packA ? scratch<1>(kk0 * ((kRowBlock + kRows - 1) / kRows * kRows) + kW) : nullptr;
   for (int64_t j0 = 0; j0 < n; j0 += group) {
     const int64_t cols = std::min(group, n - j0);
@@ -230,8 +234,10 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
       const int64_t kk = std::min(kKBlock, k - p0);
       auto panelWidth = [&](int64_t j) { return std::min(kPanel, cols - j); };
       auto vectorsOf = [](int64_t w) { return static_cast<int>((w + kW - 1) / kW); };
+      // Only panels of whole vectors: the tiles load no partial ones.
+      auto inPlace = [&](int64_t j) { return direct && panelWidth(j) % kW == 0; };
       for (int64_t j = 0; j < cols; j += kPanel)  // panel j at packed + j * kk
-        pack(packed + j * kk, b, p0, kk, j0 + j, panelWidth(j), vectorsOf(panelWidth(j)));
+        if (!inPlace(j)) pack(packed + j * kk, b, p0, kk, j0 + j, panelWidth(j), vectorsOf(panelWidth(j)));
       for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
         const int64_t rows = std::min(kRowBlock, m - i0);
         const float* ar = a.data + i0 * a.rowStride + p0 * a.colStride;
@@ -246,8 +252,10 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
         for (int64_t j = 0; j < cols; j += kPanel) {
           const int64_t w = panelWidth(j);
           const int vectors = vectorsOf(w);
-          rowsOfPanelOf<Vec::kMaxVectors>(vectors, c + i0 * ldc + j0 + j, ldc, ar, ai, ap, step, packed + j * kk, rows,
-                                          kk, w - kW * (vectors - 1), p0 > 0);
+          const float* panel = inPlace(j) ? b.data + p0 * b.rowStride + j0 + j : packed + j * kk;
+          rowsOfPanelOf<Vec::kMaxVectors>(vectors, c + i0 * ldc + j0 + j, ldc, ar, ai, ap, step, panel,
+                                          inPlace(j) ? b.rowStride : kW * vectors, rows, kk, w - kW * (vectors - 1),
+                                          p0 > 0);
         }
       }
     }

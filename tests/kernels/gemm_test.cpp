@@ -106,6 +106,23 @@ TEST(Gemm, ABlockOfRowsOrColumnsHasTheBitsOfTheWholeProduct) {
   EXPECT_EQ(whole, blocks);
 }
 
+TEST(Gemm, PanelsReadInPlaceGiveTheBitsOfPackedOnes) {
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512 or AVX2+FMA";
+  // 150 rows pack B's panels; a block of 40 of them reads B in place (a thread's share of a
+  // weight gradient): each element must be the same sum. 90 columns: whole panels read in place
+  // and a partial one packed; 600 steps: two blocks of the contraction.
+  for (int ta = 0; ta < 2; ++ta) {
+    const int64_t m = 150, n = 90, k = 600;
+    auto as = randomVec(m * k, 15), bs = randomVec(k * n, 16);
+    const recc::StridedView a = recc::operandView(as.data(), m, k, ta), b{bs.data(), n, 1};
+    std::vector<float> whole(m * n), block(40 * n);
+    recc::gemm(whole.data(), n, a, b, m, n, k);
+    recc::gemm(block.data(), n, {a.data + 50 * a.rowStride, a.rowStride, a.colStride}, b, 40, n, k);
+    EXPECT_TRUE(std::equal(block.begin(), block.end(), whole.begin() + 50 * n));
+    expectProduct(block, n, {a.data + 50 * a.rowStride, a.rowStride, a.colStride}, b, 40, n, k);
+  }
+}
+
 TEST(Gemm, MatmulSplitBetweenThreadsGivesTheBitsOfOneThread) {
   // The shapes of a recommender layer and its two gradients, through the C ABI.
   for (auto [m, n, k, ta, tb] : {std::array<int64_t, 5>{300, 96, 40, 0, 0}, {300, 40, 96, 0, 1}, {40, 96, 300, 1, 0}}) {
