@@ -222,8 +222,9 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
     // A few adds, subs, muls, negs or broadcasts of stored operands (batch norm's x - mean,
     // Dice's (1 - p) * alpha and its gradient's products, DIN's target repeated over the
     // history) cost less to compute again in every loop that reads them than to store and load
-    // back, which is what these memory-bound loops pay for: they fuse into all of their consumers. Bounded by the ops of the recomputed tree, and by
-    // the stored buffers of its size it reads, so that a consumer loop gains few new streams.
+    // back, which is what these memory-bound loops pay for: they fuse into all of their
+    // consumers. Bounded by the ops of the recomputed tree, and by the stored buffers of its
+    // size it reads, so that a consumer loop gains few new streams.
     constexpr int kMaxRecomputedOps = 16;
     constexpr size_t kMaxRecomputedLeaves = 3;
     bool cheap = nd.op == OpKind::Add || nd.op == OpKind::Sub || nd.op == OpKind::Mul || nd.op == OpKind::Neg ||

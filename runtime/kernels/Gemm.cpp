@@ -1,7 +1,8 @@
 // The kernel of Gemm.h. B is copied, up to kPanel columns and 512 rows at a time, into a
 // zero-padded panel laid out [k][NV vectors] (contiguous, so the panel stays in L1/L2 while every
 // row of A streams past it; the padding spares the inner loop masked loads, which cost more than
-// the product), unless few rows of A share it: then whole vectors of a row-major B are read in place. A 6-row tile of C lives in 6 x NV vector accumulators: per step p, NV loads of
+// the product), unless few rows of A share it: then whole vectors of a row-major B are read in
+// place. A 6-row tile of C lives in 6 x NV vector accumulators: per step p, NV loads of
 // the panel's row p and 6 broadcasts of a(i, p) feed 6 NV FMAs. With AVX-512 a panel is 64
 // columns (6 x 4 of the 32 zmm); with AVX2 and FMA, 16 (6 x 2 of the 16 ymm, the register
 // budget of the classic Haswell tile). A transposed A (a weight gradient's X^T) is copied per

@@ -31,8 +31,8 @@ constexpr int kChunksPerThread = 1;
 // Idle workers poll for the next region this long, then sleep. A step's regions follow each
 // other within microseconds, but between two steps the caller fills in the next batch: a worker
 // asleep there is woken by a futex, and on a virtual machine its idle vCPU first has to be
-// scheduled again. With 50 us instead of 500, Wide&Deep and ALS-MLP trained 5-15% slower at 2
-// threads (alternating runs). Polling, and the caller's wait for chunks that workers are
+// scheduled again. With 50 us instead of 500, Wide&Deep trained 1-17% and ALS-MLP 10-13% slower
+// at 2 threads (three alternating rounds each). Polling, and the caller's wait for chunks that workers are
 // running, yield the core after a few pauses: on a virtual machine a vCPU that spins on PAUSE is
 // descheduled by the hypervisor, and on a busy machine the thread waited for may need the core.
 constexpr auto kSpin = std::chrono::microseconds(500);
