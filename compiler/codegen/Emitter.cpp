@@ -1056,9 +1056,16 @@ class EntryEmitter {
   }
   void emitScatterAdd(ValueId v) {
     const Node& n = node(v);
-    auto callee = kernel("recc_rt_scatter_add_f32", {ptr(), ptr(), ptr(), i64(), i64(), i64()});
-    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]),
-                           elements(node(n.inputs[0]).shape), dim(n.shape[1]), dim(n.shape[0])});
+    const Shape& ids = node(n.inputs[0]).shape;
+    ValueId grad = n.inputs[1];
+    int64_t repeat = 1;
+    if (ValueId source = repeatedGradientSource(g_, v); source >= 0 && !f_.materialized[static_cast<size_t>(grad)]) {
+      grad = source;
+      repeat = ids.back().n;
+    }
+    auto callee = kernel("recc_rt_scatter_add_f32", {ptr(), ptr(), ptr(), i64(), i64(), i64(), i64()});
+    b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(grad), elements(ids), dim(n.shape[1]),
+                           dim(n.shape[0]), c64(repeat)});
   }
   void emitUpdate(ValueId v) {
     const Node& n = node(v);

@@ -48,6 +48,18 @@ FusionDecision shouldFuse(const Graph& g, ValueId producer, ValueId consumer, in
   return FusionDecision::allow();
 }
 
+ValueId repeatedGradientSource(const Graph& g, ValueId scatter) {
+  const Node& s = g.at(scatter);
+  if (s.op != OpKind::ScatterAdd) return -1;
+  const Node& repeated = g.at(s.inputs[1]);
+  const Shape& ids = g.at(s.inputs[0]).shape;
+  if (repeated.op != OpKind::BroadcastTo || ids.empty() || !ids.back().isStatic()) return -1;
+  Shape source(ids.begin(), ids.end() - 1);
+  source.push_back(Dim(1));
+  source.push_back(repeated.shape.back());
+  return g.at(repeated.inputs[0]).shape == source ? repeated.inputs[0] : -1;
+}
+
 bool isLoopNode(const Graph& g, const FusionPlan& f, size_t i) {
   const OpKind op = g.nodes[i].op;
   return f.emitted[i] && f.materialized[i] && loweringOf(op) == Lowering::FusedLoop && op != OpKind::Reshape;
@@ -245,6 +257,13 @@ FusionPlan planFusion(const Graph& g, const std::vector<ValueId>& fetches) {
         if (std::find(reads.begin(), reads.end(), l) == reads.end()) reads.push_back(l);
     }
     cheap &= ops <= kMaxRecomputedOps && reads.size() <= kMaxRecomputedLeaves;
+    // Read by scatter_adds from its stored source, row by row (repeatedGradientSource).
+    const bool repeatedForScatters =
+        nd.op == OpKind::BroadcastTo && f.materialized[static_cast<size_t>(nd.inputs[0])] &&
+        std::all_of(users[i].begin(), users[i].end(), [&](ValueId u) {
+          return repeatedGradientSource(g, u) >= 0 && g.at(u).inputs[1] == static_cast<ValueId>(i);
+        });
+    if (!mat && repeatedForScatters) continue;
     for (ValueId u : users[i])
       if (!shouldFuse(g, static_cast<ValueId>(i), u, cheap ? 1 : f.uses[i])) mat = true;
     f.materialized[i] = mat;

@@ -20,6 +20,11 @@ struct FusionDecision {
 /// `producerUses` is the number of operand slots that read the producer in the whole graph.
 FusionDecision shouldFuse(const Graph& g, ValueId producer, ValueId consumer, int producerUses);
 
+/// The source [..., 1, D] of a scatter_add's gradient when that is a broadcast_to repeating it
+/// over the ids' last axis (the gradient of a multi-hot field's summed lookups), or -1. The
+/// kernel then reads each source row once per id: the repeated copy is never stored.
+ValueId repeatedGradientSource(const Graph& g, ValueId scatter);
+
 /// The result of fusion over a whole graph.
 struct FusionPlan {
   std::vector<int> uses;            // per node: operand slots reading it

@@ -149,6 +149,22 @@ std::optional<ShardPlan> planShards(const Graph& g, const std::vector<ValueId>& 
     }
   }
 
+  // A reshape or broadcast of row values that only the whole-batch part reads (a multi-hot
+  // field's gradient, repeated over its ids for the scatter_add) is done there, on the rows
+  // it reads: exported repeated, it would be stored and copied out that many times over.
+  std::vector<bool> fetched(count, false);
+  for (ValueId f : fetches) fetched[static_cast<size_t>(f)] = true;
+  std::vector<std::vector<ValueId>> users(count);
+  for (size_t v = 0; v < count; ++v)
+    for (ValueId in : g.nodes[v].inputs) users[static_cast<size_t>(in)].push_back(static_cast<ValueId>(v));
+  for (size_t v = count; v-- > 0;) {
+    const OpKind op = g.nodes[v].op;
+    if (part[v] != Part::Rows || fetched[v] || users[v].empty() || (op != OpKind::Reshape && op != OpKind::BroadcastTo))
+      continue;
+    if (std::all_of(users[v].begin(), users[v].end(), [&](ValueId u) { return part[static_cast<size_t>(u)] == Part::Whole; }))
+      part[v] = Part::Whole;
+  }
+
   ShardPlan plan;
   // What the whole graph reads from the shards: cuts and replicas as params, row values as
   // inputs copied out by each shard at its row offset (the batch must lead; the model's inputs

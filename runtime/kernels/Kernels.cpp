@@ -140,7 +140,7 @@ void recc_rt_gather_f32(float* out, float* table, const int32_t* ids, int64_t co
 }
 
 void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int64_t count,
-                             int64_t dim, int64_t rows) {
+                             int64_t dim, int64_t rows, int64_t repeat) {
   // Chunks own row ranges of the result: each zeroes its rows in one block and adds, in order,
   // the gradients of the ids that fall in them (every chunk reads all ids; an id is a compare).
   // Repeated ids never race and sum in the same order for any partition.
@@ -148,7 +148,7 @@ void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int
     std::memset(out + lo * dim, 0, static_cast<size_t>((hi - lo) * dim) * sizeof(float));
     for (int64_t i = 0; i < count; ++i) {
       const int64_t r = ids[i];
-      if (r >= lo && r < hi) MutRow(out + r * dim, dim) += ConstRow(g + i * dim, dim);
+      if (r >= lo && r < hi) MutRow(out + r * dim, dim) += ConstRow(g + i / repeat * dim, dim);
     }
   });
 }

@@ -58,9 +58,10 @@ void recc_rt_matmul_f32(float* out, const float* a, const float* b, int64_t m, i
 void recc_rt_gather_f32(float* out, float* table, const int32_t* ids, int64_t count, int64_t dim,
                         int64_t rows, float max_norm);
 
-/// out[rows, dim] = 0; out[ids[i], :] += g[i, :] for i < count.
+/// out[rows, dim] = 0; out[ids[i], :] += g[i / repeat, :] for i < count. repeat > 1: each row of g
+/// is the gradient of `repeat` consecutive ids (a multi-hot field's lookups summed per row).
 void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int64_t count,
-                             int64_t dim, int64_t rows);
+                             int64_t dim, int64_t rows, int64_t repeat);
 
 // ---- sequence / attention / normalisation kernels (SequenceKernels.cpp) ----
 

@@ -2,6 +2,7 @@
 // model's forward outputs, gradients and training steps run in shards against the reference
 // evaluator on the whole batch (dropout masks included: shards draw the whole batch's mask).
 #include "compiler/codegen/Sharding.h"
+#include "compiler/codegen/Fusion.h"
 #include "compiler/frontend/Frontend.h"
 #include "compiler/ir/Verifier.h"
 #include "compiler/passes/Autodiff.h"
@@ -186,6 +187,36 @@ TEST(Sharding, RowsReadingAnEmbeddingGradientAreRefused) {
   std::string why;
   EXPECT_FALSE(planShards(t.g, {back}, &why));
   EXPECT_EQ(why, "gather [B,4] reads the result of an update or embedding gradient");
+}
+
+// The gradient of a multi-hot field's summed lookups is one row per sample, repeated over its
+// ids for the scatter_add: the shards export the rows once, and the kernel reads each once per
+// id, so the repeated copy is neither copied out nor stored.
+TEST(Sharding, RepeatedGradientsOfMultiHotFieldsAreReadFromTheirRows) {
+  TestGraph t;
+  ValueId ids = t.ids("genre", 10, 3);
+  ValueId g = t.op(OpKind::Tanh, {t.dense(4)});
+  ValueId one = t.op(OpKind::Reshape, {g}, Attrs().set("shape", Shape{kB, 1, 4}));
+  ValueId repeated = t.op(OpKind::BroadcastTo, {one}, Attrs().set("shape", Shape{kB, 3, 4}));
+  ValueId grad = t.op(OpKind::ScatterAdd, {ids, repeated}, Attrs().set("shape", Shape{10, 4}));
+  EXPECT_EQ(repeatedGradientSource(t.g, grad), one);
+  std::string why;
+  auto plan = planShards(t.g, {grad}, &why);
+  ASSERT_TRUE(plan) << why;
+  EXPECT_EQ(plan->exports, 1u) << "tanh's rows only";
+  EXPECT_EQ(plan->whole.inputs.back().length, 4);
+  const FusionPlan whole = planFusion(plan->whole, plan->wholeFetches);
+  int repeats = 0;
+  for (size_t i = 0; i < plan->whole.nodes.size(); ++i) {
+    if (plan->whole.nodes[i].op != OpKind::BroadcastTo) continue;
+    ++repeats;
+    EXPECT_FALSE(whole.materialized[i]);
+  }
+  EXPECT_EQ(repeats, 1) << "repeated in the whole-batch part";
+  EXPECT_FALSE(planFusion(t.g, {grad}).materialized[static_cast<size_t>(repeated)]);
+  EXPECT_TRUE(matchesReference(t, {grad}));
+  for (int shards : {2, 3})
+    EXPECT_TRUE(matchesReference(t.g, t.vocab, {grad}, kBatch, 5, 8, 1, {}, 1e-6, shards)) << shards;
 }
 
 // Row-sparse updates (bench/sparse.rec, `embedding(..., sparse = true)`) read the ids and

@@ -100,12 +100,24 @@ TEST(Kernels, ScatterAddZeroesThenAccumulatesRepeatedIds) {
   std::vector<int32_t> ids = {1, 3, 1, 1, 0};
   auto g = randomVec(ids.size() * dim, 4);
   std::vector<float> out(rows * dim, 99.f);
-  recc_rt_scatter_add_f32(out.data(), ids.data(), g.data(), 5, dim, rows);
+  recc_rt_scatter_add_f32(out.data(), ids.data(), g.data(), 5, dim, rows, 1);
   std::vector<float> want(rows * dim, 0.f);
   for (size_t i = 0; i < ids.size(); ++i)
     for (int64_t d = 0; d < dim; ++d) want[ids[i] * dim + d] += g[i * dim + d];
   for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-6) << i;
   for (int64_t d = 0; d < dim; ++d) EXPECT_EQ(out[2 * dim + d], 0.f);  // untouched rows zeroed
+}
+
+TEST(Kernels, ScatterAddReadsOneGradientRowPerGroupOfRepeatedIds) {
+  // Rows of 3 ids (a multi-hot field) share their gradient row: as if it were repeated.
+  const int64_t rows = 5, dim = 3, repeat = 3;
+  std::vector<int32_t> ids = {1, 3, 1, 4, 0, 4};
+  auto g = randomVec(2 * dim, 5);
+  std::vector<float> out(rows * dim, 99.f), want(rows * dim, 0.f);
+  recc_rt_scatter_add_f32(out.data(), ids.data(), g.data(), 6, dim, rows, repeat);
+  for (size_t i = 0; i < ids.size(); ++i)
+    for (int64_t d = 0; d < dim; ++d) want[ids[i] * dim + d] += g[i / repeat * dim + d];
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-6) << i;
 }
 
 // The sparse step equals the dense step on the scattered gradient for SGD (weight decay on
@@ -201,7 +213,7 @@ TEST(Threads, EveryKernelIsDeterministicAndMatchesOneThread) {
       std::vector<int32_t> ids = {3, 1, 3, 7, 0, 0, 2, 3, 5, 6, 1, 3};
       std::vector<float> out(12 * 5), grad(8 * 5);
       recc_rt_gather_f32(out.data(), table.data(), ids.data(), 12, 5, 8, 0.f);
-      recc_rt_scatter_add_f32(grad.data(), ids.data(), g.data(), 12, 5, 8);
+      recc_rt_scatter_add_f32(grad.data(), ids.data(), g.data(), 12, 5, 8, 1);
       out.insert(out.end(), grad.begin(), grad.end());
       return out;
     }, threads);
