@@ -92,6 +92,8 @@ ValueId mergePads(GraphBuilder& b, ValueId a, ValueId c, const Loc& loc) {
   std::vector<std::pair<int64_t, ValueId>> pieces = pa->pieces;
   pieces.insert(pieces.end(), pc->pieces.begin(), pc->pieces.end());
   std::sort(pieces.begin(), pieces.end());
+  for (size_t i = 1; i < pieces.size(); ++i)  // overlapping operands: not a pad's merge
+    if (pieces[i].first < pieces[i - 1].first + g.at(pieces[i - 1].second).shape[ax].n) return -1;
   const Shape shape = g.at(a).shape;
   std::vector<ValueId> parts;
   auto zeros = [&](int64_t len) {
@@ -101,7 +103,6 @@ ValueId mergePads(GraphBuilder& b, ValueId a, ValueId c, const Loc& loc) {
   };
   int64_t at = 0;
   for (auto [begin, v] : pieces) {
-    if (begin < at) return -1;  // overlapping operands
     if (begin > at) zeros(begin - at);
     parts.push_back(v);
     at = begin + b.graph().at(v).shape[ax].n;
@@ -119,9 +120,8 @@ ValueId mergePads(GraphBuilder& b, ValueId a, ValueId c, const Loc& loc) {
 /// 20 loads and selects each).
 ValueId accumulate(GraphBuilder& b, ValueId a, ValueId c, Loc loc) {
   if (ValueId m = mergePads(b, a, c, loc); m >= 0) return m;
-  const Node& n = b.graph().at(a);
-  if (n.op == OpKind::Add && padOf(b.graph(), c)) {
-    const ValueId x = n.inputs[0], pad = n.inputs[1];
+  if (const Node& n = b.graph().at(a); n.op == OpKind::Add && padOf(b.graph(), c)) {
+    const ValueId x = n.inputs[0], pad = n.inputs[1];  // copied: mergePads adds nodes
     if (ValueId m = mergePads(b, pad, c, loc); m >= 0) return b.add(OpKind::Add, {x, m}, {}, loc);
   }
   if (padOf(b.graph(), a) && !padOf(b.graph(), c)) std::swap(a, c);  // the pad second

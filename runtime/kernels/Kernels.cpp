@@ -146,9 +146,12 @@ void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int
   // Repeated ids never race and sum in the same order for any partition.
   recc::parallelFor(rows, static_cast<double>(rows * dim + count * dim), [&](int, int64_t lo, int64_t hi) {
     std::memset(out + lo * dim, 0, static_cast<size_t>((hi - lo) * dim) * sizeof(float));
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t r = ids[i];
-      if (r >= lo && r < hi) MutRow(out + r * dim, dim) += ConstRow(g + i / repeat * dim, dim);
+    for (int64_t i = 0, k = 0; i < count; i += repeat, ++k) {  // k: gradient row of ids [i, i + repeat)
+      const ConstRow gk(g + k * dim, dim);
+      for (int64_t j = i; j < i + repeat; ++j) {
+        const int64_t r = ids[j];
+        if (r >= lo && r < hi) MutRow(out + r * dim, dim) += gk;
+      }
     }
   });
 }

@@ -59,7 +59,8 @@ void recc_rt_gather_f32(float* out, float* table, const int32_t* ids, int64_t co
                         int64_t rows, float max_norm);
 
 /// out[rows, dim] = 0; out[ids[i], :] += g[i / repeat, :] for i < count. repeat > 1: each row of g
-/// is the gradient of `repeat` consecutive ids (a multi-hot field's lookups summed per row).
+/// is the gradient of `repeat` consecutive ids (a multi-hot field's lookups summed per row);
+/// count is a multiple of repeat.
 void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int64_t count,
                              int64_t dim, int64_t rows, int64_t repeat);
 
