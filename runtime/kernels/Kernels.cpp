@@ -146,6 +146,13 @@ void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int
   // Repeated ids never race and sum in the same order for any partition.
   recc::parallelFor(rows, static_cast<double>(rows * dim + count * dim), [&](int, int64_t lo, int64_t hi) {
     std::memset(out + lo * dim, 0, static_cast<size_t>((hi - lo) * dim) * sizeof(float));
+    if (dim == 1) {  // a per-id bias: one float an id, added without a vector Map's setup (DIN's
+      // [8919, 1] item bias, 21,504 ids: 116 -> 27 us a call at 2 threads)
+      for (int64_t i = 0, k = 0; i < count; i += repeat, ++k)
+        for (int64_t j = i; j < i + repeat; ++j)
+          if (ids[j] >= lo && ids[j] < hi) out[ids[j]] += g[k];
+      return;
+    }
     for (int64_t i = 0, k = 0; i < count; i += repeat, ++k) {  // k: gradient row of ids [i, i + repeat)
       const ConstRow gk(g + k * dim, dim);
       for (int64_t j = i; j < i + repeat; ++j) {
