@@ -51,6 +51,12 @@ struct Operands {
   bool tiled;  // recc::gemm, chosen for the whole product so that every block sums alike
 };
 
+/// out[0, n) += g[0, n), for rows too short for Eigen's vectorised Map to pay its setup. The
+/// rows never overlap (a table's and a gradient's), which lets the loop vectorise.
+inline void addNarrowRow(float* __restrict__ out, const float* __restrict__ g, int64_t n) {
+  for (int64_t d = 0; d < n; ++d) out[d] += g[d];
+}
+
 /// c (rr x cc, row stride ldc) = op(A)[r0:r0+rr, k0:k0+kk] x op(B)[k0:k0+kk, c0:c0+cc].
 void product(float* c, int64_t ldc, const Operands& o, int64_t r0, int64_t rr, int64_t c0, int64_t cc,
              int64_t k0, int64_t kk) {
@@ -146,11 +152,20 @@ void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int
   // Repeated ids never race and sum in the same order for any partition.
   recc::parallelFor(rows, static_cast<double>(rows * dim + count * dim), [&](int, int64_t lo, int64_t hi) {
     std::memset(out + lo * dim, 0, static_cast<size_t>((hi - lo) * dim) * sizeof(float));
-    if (dim == 1) {  // a per-id bias: one float an id, added without a vector Map's setup (DIN's
-      // [8919, 1] item bias, 21,504 ids: 116 -> 27 us a call at 2 threads)
+    // Rows narrower than a vector are added by plain loops: an Eigen Map's setup per id costs
+    // more than the adds (2 threads, a [8919, dim] table, 21,504 ids, us a call: dim 1 111 ->
+    // 18-31, dim 4 125-174 -> 124-138, dim 8 226-234 -> 106-114, dim 12 320 -> 107-119; at 16
+    // about even, and from 24 on the Map is faster).
+    if (dim == 1) {  // a per-id bias
       for (int64_t i = 0, k = 0; i < count; i += repeat, ++k)
         for (int64_t j = i; j < i + repeat; ++j)
           if (ids[j] >= lo && ids[j] < hi) out[ids[j]] += g[k];
+      return;
+    }
+    if (dim < 16) {
+      for (int64_t i = 0, k = 0; i < count; i += repeat, ++k)
+        for (int64_t j = i; j < i + repeat; ++j)
+          if (ids[j] >= lo && ids[j] < hi) addNarrowRow(out + ids[j] * dim, g + k * dim, dim);
       return;
     }
     for (int64_t i = 0, k = 0; i < count; i += repeat, ++k) {  // k: gradient row of ids [i, i + repeat)

@@ -120,18 +120,23 @@ TEST(Kernels, ScatterAddReadsOneGradientRowPerGroupOfRepeatedIds) {
   for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-6) << i;
 }
 
-TEST(Kernels, ScatterAddOfOneFloatRowsSumsEveryIdsGradient) {
-  // Tables of one float a row (per-id biases) take a scalar path: the same sums, in id order,
-  // with and without rows of g shared by groups of ids.
+TEST(Kernels, ScatterAddSumsEveryIdsGradientInOrderAtAnyRowWidth) {
+  // One float a row (per-id biases), rows narrower than a vector and wider ones take different
+  // paths: each gives every row its ids' gradients summed in id order, with and without rows of
+  // g shared by groups of ids, and skips ids outside the table.
   const int64_t rows = 6;
-  std::vector<int32_t> ids = {4, 1, 4, 0, 4, 5, 1, 1};
-  auto g = randomVec(ids.size(), 9);
-  for (int64_t repeat : {1, 2, 4}) {
-    std::vector<float> out(rows, 99.f), want(rows, 0.f);
-    recc_rt_scatter_add_f32(out.data(), ids.data(), g.data(), static_cast<int64_t>(ids.size()), 1, rows, repeat);
-    for (size_t i = 0; i < ids.size(); ++i) want[static_cast<size_t>(ids[i])] += g[i / static_cast<size_t>(repeat)];
-    EXPECT_EQ(out, want) << "repeat " << repeat;
-  }
+  std::vector<int32_t> ids = {4, 1, 4, 0, 4, 5, 1, 1, 6, -1, 2, 4};
+  for (int64_t dim : {1, 5, 16, 33})
+    for (int64_t repeat : {1, 2, 4}) {
+      auto g = randomVec(ids.size() * static_cast<size_t>(dim), 9);
+      std::vector<float> out(rows * dim, 99.f), want(rows * dim, 0.f);
+      recc_rt_scatter_add_f32(out.data(), ids.data(), g.data(), static_cast<int64_t>(ids.size()), dim, rows, repeat);
+      for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] >= 0 && ids[i] < rows)
+          for (int64_t d = 0; d < dim; ++d)
+            want[static_cast<size_t>(ids[i] * dim + d)] += g[i / static_cast<size_t>(repeat) * static_cast<size_t>(dim) + static_cast<size_t>(d)];
+      EXPECT_EQ(out, want) << "dim " << dim << ", repeat " << repeat;
+    }
 }
 
 // The sparse step equals the dense step on the scattered gradient for SGD (weight decay on
@@ -229,9 +234,12 @@ TEST(Threads, EveryKernelIsDeterministicAndMatchesOneThread) {
       recc_rt_gather_f32(out.data(), table.data(), ids.data(), 12, 5, 8, 0.f);
       recc_rt_scatter_add_f32(grad.data(), ids.data(), g.data(), 12, 5, 8, 1);
       out.insert(out.end(), grad.begin(), grad.end());
-      std::vector<float> bias(8);  // one float a row: the kernel's scalar path
-      recc_rt_scatter_add_f32(bias.data(), ids.data(), g.data(), 12, 1, 8, 1);
-      out.insert(out.end(), bias.begin(), bias.end());
+      for (int64_t dim : {1, 20}) {  // scatter_add's other paths: one float a row, and wide rows
+        auto gw = randomVec(12 * dim, 42);
+        std::vector<float> gradw(static_cast<size_t>(8 * dim));
+        recc_rt_scatter_add_f32(gradw.data(), ids.data(), gw.data(), 12, dim, 8, 1);
+        out.insert(out.end(), gradw.begin(), gradw.end());
+      }
       return out;
     }, threads);
     for (int kind = 0; kind < 3; ++kind)
