@@ -152,29 +152,22 @@ void recc_rt_scatter_add_f32(float* out, const int32_t* ids, const float* g, int
   // Repeated ids never race and sum in the same order for any partition.
   recc::parallelFor(rows, static_cast<double>(rows * dim + count * dim), [&](int, int64_t lo, int64_t hi) {
     std::memset(out + lo * dim, 0, static_cast<size_t>((hi - lo) * dim) * sizeof(float));
+    // Every gradient row k (of ids [i, i + repeat)) to the rows of its ids in [lo, hi).
+    auto each = [&](auto add) {
+      for (int64_t i = 0, k = 0; i < count; i += repeat, ++k)
+        for (int64_t j = i; j < i + repeat; ++j)
+          if (ids[j] >= lo && ids[j] < hi) add(int64_t{ids[j]}, k);
+    };
     // Rows narrower than a vector are added by plain loops: an Eigen Map's setup per id costs
     // more than the adds (2 threads, a [8919, dim] table, 21,504 ids, us a call: dim 1 111 ->
     // 18-31, dim 4 125-174 -> 124-138, dim 8 226-234 -> 106-114, dim 12 320 -> 107-119; at 16
     // about even, and from 24 on the Map is faster).
-    if (dim == 1) {  // a per-id bias
-      for (int64_t i = 0, k = 0; i < count; i += repeat, ++k)
-        for (int64_t j = i; j < i + repeat; ++j)
-          if (ids[j] >= lo && ids[j] < hi) out[ids[j]] += g[k];
-      return;
-    }
-    if (dim < 16) {
-      for (int64_t i = 0, k = 0; i < count; i += repeat, ++k)
-        for (int64_t j = i; j < i + repeat; ++j)
-          if (ids[j] >= lo && ids[j] < hi) addNarrowRow(out + ids[j] * dim, g + k * dim, dim);
-      return;
-    }
-    for (int64_t i = 0, k = 0; i < count; i += repeat, ++k) {  // k: gradient row of ids [i, i + repeat)
-      const ConstRow gk(g + k * dim, dim);
-      for (int64_t j = i; j < i + repeat; ++j) {
-        const int64_t r = ids[j];
-        if (r >= lo && r < hi) MutRow(out + r * dim, dim) += gk;
-      }
-    }
+    if (dim == 1)  // a per-id bias
+      each([&](int64_t r, int64_t k) { out[r] += g[k]; });
+    else if (dim < 16)
+      each([&](int64_t r, int64_t k) { addNarrowRow(out + r * dim, g + k * dim, dim); });
+    else
+      each([&](int64_t r, int64_t k) { MutRow(out + r * dim, dim) += ConstRow(g + k * dim, dim); });
   });
 }
 
