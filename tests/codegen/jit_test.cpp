@@ -5,6 +5,9 @@
 #include <regex>
 #pragma GCC diagnostic pop
 
+#include <llvm/ADT/StringRef.h>
+#include <llvm/TargetParser/Host.h>
+
 #include "compiler/codegen/BufferPlan.h"
 #include "compiler/codegen/Fusion.h"
 #include "compiler/ops/Composites.h"
@@ -262,6 +265,19 @@ TEST(Codegen, WideElementwiseLoopsAreVectorized) {
   ValueId out = t.op(OpKind::Relu, {t.op(OpKind::Mul, {t.op(OpKind::Add, {x, y}), x})});
   auto cg = CompiledGraph::compile(t.g, {out}, opt(2, 64));
   EXPECT_GT(count(cg->llvmIR(), "<[0-9]+ x float>"), 0) << cg->llvmIR();
+}
+
+// The vector width is LLVM's choice for the host CPU (no prefer-vector-width override): on Zen 4
+// and 5 that is 512 bits, which trained DIEN 8% and DIN 3% faster than a 256-bit cap.
+TEST(Codegen, LoopsUseTheHostsPreferredVectorWidth) {
+  TestGraph t;
+  ValueId out = t.op(OpKind::Sigmoid, {t.op(OpKind::Add, {t.dense(64), t.dense(64)})});
+  auto cg = CompiledGraph::compile(t.g, {out}, opt(2, 64));
+  const std::string& ir = cg->llvmIR();
+  EXPECT_EQ(count(ir, "prefer-vector-width"), 0) << ir;
+  const std::string cpu = llvm::sys::getHostCPUName().str();
+  if (cpu != "znver4" && cpu != "znver5") GTEST_SKIP() << "512-bit loops are expected on Zen 4 and 5; this host is " << cpu;
+  EXPECT_GT(count(ir, "<16 x float>"), 0) << ir;
 }
 
 TEST(Codegen, MlpChainMatchesReference) {
