@@ -4,8 +4,8 @@
 // the product), unless few rows of A share it: then whole vectors of a row-major B are read in
 // place. A 6-row tile of C lives in 6 x NV vector accumulators: per step p, NV loads of
 // the panel's row p and 6 broadcasts of a(i, p) feed 6 NV FMAs. With AVX-512 a panel is 64
-// columns (6 x 4 of the 32 zmm); with AVX2 and FMA, 16 (6 x 2 of the 16 ymm, the register
-// budget of the classic Haswell tile). A transposed A (a weight gradient's X^T) is copied per
+// columns (6 x 4 of the 32 zmm; a last, wide one 80, in 4-row tiles: see kWideVectors); with
+// AVX2 and FMA, 16 (6 x 2 of the 16 ymm, the register budget of the classic Haswell tile). A transposed A (a weight gradient's X^T) is copied per
 // block of rows into [k][6] tiles when four panels or more share the copy. Long contractions
 // (weight gradients over B*T rows) go in blocks of 512 steps, each added to C: every element is
 // the same sequence of sums whatever block of rows or columns of the product is being computed.
@@ -41,6 +41,7 @@ struct Vec {
   using T = __m512;
   static constexpr int kWidth = 16;
   static constexpr int kMaxVectors = 4;
+  static constexpr bool kWidePanels = true;  // see kWideVectors
   static T zero() { return _mm512_setzero_ps(); }
   static T load(const float* p) { return _mm512_load_ps(p); }
   static void store(float* p, T x) { _mm512_store_ps(p, x); }
@@ -62,6 +63,7 @@ struct Vec {
   using T = __m256;
   static constexpr int kWidth = 8;
   static constexpr int kMaxVectors = 2;
+  static constexpr bool kWidePanels = false;  // 16 ymm: no room for a wider tile's accumulators
   static T zero() { return _mm256_setzero_ps(); }
   static T load(const float* p) { return _mm256_load_ps(p); }
   static void store(float* p, T x) { _mm256_store_ps(p, x); }
@@ -90,6 +92,14 @@ constexpr int64_t kW = Vec::kWidth;
 constexpr int64_t kPanel = kW * Vec::kMaxVectors;  // columns of B per packed panel
 constexpr int64_t kKBlock = 512;                   // steps of the contraction per packed panel
 constexpr int kRows = 6;                           // rows of A per tile
+// With AVX-512, a product's last 65 to 80 columns (80: DIN's attention and hidden layers) are
+// one wide panel of kMaxVectors + 1 vectors in tiles of kWideRows rows (20 of the 32 zmm
+// accumulate, as in the 6-row tile) instead of a full panel and a one-vector one, whose tiles
+// keep too few FMAs in flight. One thread, GFLOP/s before -> after: 20480 x 80 x 32 191-194 ->
+// 212-214; weight gradients 32 x 80 x 20480 142-154 -> 180-192, 200 x 80 x 1024 171-172 -> 204-207.
+constexpr int kMaxVectors = Vec::kMaxVectors;
+constexpr int kWideVectors = kMaxVectors + 1;
+constexpr int kWideRows = 4;
 constexpr int64_t kRowBlock = 72;                  // rows of A per block (72 x 512 floats: 144 KiB, L2)
 constexpr int64_t kPackedFloats = 128 * 1024;      // packed B per group of panels (512 KiB)
 
@@ -105,7 +115,14 @@ void tile(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const f
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
   for (int64_t p = 0; p < k; ++p) {
     Vec::T bv[NV];
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = Vec::loadu(panel + p * ldp + v * kW);
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      bv[v] = Vec::loadu(panel + p * ldp + v * kW);
+      // The wide tile's panel row held in registers: GCC folds it into each FMA as a memory
+      // operand, loading it once per row of the tile, and then the loads, not the FMAs, set the
+      // pace (one thread, 20480 x 80 x 32: 165 GFLOP/s folded, 216 held; the one-vector
+      // panel it replaces: 196).
+      if constexpr (NV == kWideVectors) asm("" : "+v"(bv[v]));
+    }
     _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {
       const Vec::T av = Vec::broadcast(a + i * ai + p * ap);
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
@@ -120,19 +137,19 @@ void tile(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const f
   }
 }
 
-/// Rows [0, m) of C against one panel, in tiles of kRows rows; tile i's A starts at a + i * step
+/// Rows [0, m) of C against one panel, in tiles of MR rows; tile i's A starts at a + i * step
 /// (step = ai for A as stored, or k for A packed by packRows).
-template <int NV>
+template <int NV, int MR = kRows>
 void rowsOfPanel(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, int64_t step, const float* panel,
                  int64_t ldp, int64_t m, int64_t k, int64_t tail, bool accumulate) {
   int64_t i = 0;
-  for (; i + kRows <= m; i += kRows)
-    tile<kRows, NV>(c + i * ldc, ldc, a + i * step, ai, ap, panel, ldp, k, tail, accumulate);
+  for (; i + MR <= m; i += MR)
+    tile<MR, NV>(c + i * ldc, ldc, a + i * step, ai, ap, panel, ldp, k, tail, accumulate);
   float* cr = c + i * ldc;
   const float* ar = a + i * step;
   switch (m - i) {
-    case 5: tile<5, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
-    case 4: tile<4, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
+    case 5: if constexpr (MR > 5) tile<5, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
+    case 4: if constexpr (MR > 4) tile<4, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
     case 3: tile<3, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
     case 2: tile<2, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
     case 1: tile<1, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
@@ -144,6 +161,9 @@ void rowsOfPanel(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, 
 template <int NV>
 void rowsOfPanelOf(int vectors, float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, int64_t step,
                    const float* panel, int64_t ldp, int64_t m, int64_t k, int64_t tail, bool accumulate) {
+  if constexpr (NV == kMaxVectors && Vec::kWidePanels)
+    if (vectors == kWideVectors)
+      return rowsOfPanel<kWideVectors, kWideRows>(c, ldc, a, ai, ap, step, panel, ldp, m, k, tail, accumulate);
   if constexpr (NV > 1)
     if (vectors < NV) return rowsOfPanelOf<NV - 1>(vectors, c, ldc, a, ai, ap, step, panel, ldp, m, k, tail, accumulate);
   rowsOfPanel<NV>(c, ldc, a, ai, ap, step, panel, ldp, m, k, tail, accumulate);
@@ -233,11 +253,14 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
     const int64_t cols = std::min(group, n - j0);
     for (int64_t p0 = 0; p0 < k; p0 += kKBlock) {
       const int64_t kk = std::min(kKBlock, k - p0);
-      auto panelWidth = [&](int64_t j) { return std::min(kPanel, cols - j); };
+      // The last kPanel + 1 to kPanel + kW columns make one wide panel (not with A packed in
+      // 6-row tiles).
+      const int64_t widest = Vec::kWidePanels && !packA ? kPanel + kW : kPanel;
+      auto panelWidth = [&](int64_t j) { return cols - j <= widest ? cols - j : kPanel; };
       auto vectorsOf = [](int64_t w) { return static_cast<int>((w + kW - 1) / kW); };
       // Only panels of whole vectors: the tiles load no partial ones.
       auto inPlace = [&](int64_t j) { return direct && panelWidth(j) % kW == 0; };
-      for (int64_t j = 0; j < cols; j += kPanel)  // panel j at packed + j * kk
+      for (int64_t j = 0; j < cols; j += panelWidth(j))  // panel j at packed + j * kk
         if (!inPlace(j)) pack(packed + j * kk, b, p0, kk, j0 + j, panelWidth(j), vectorsOf(panelWidth(j)));
       for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
         const int64_t rows = std::min(kRowBlock, m - i0);
@@ -250,8 +273,8 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
           ap = kRows;
           step = kk;
         }
-        for (int64_t j = 0; j < cols; j += kPanel) {
-          const int64_t w = panelWidth(j);
+        for (int64_t j = 0, w = 0; j < cols; j += w) {
+          w = panelWidth(j);
           const int vectors = vectorsOf(w);
           const float* panel = inPlace(j) ? b.data + p0 * b.rowStride + j0 + j : packed + j * kk;
           rowsOfPanelOf<Vec::kMaxVectors>(vectors, c + i0 * ldc + j0 + j, ldc, ar, ai, ap, step, panel,

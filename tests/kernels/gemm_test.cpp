@@ -33,10 +33,11 @@ void expectProduct(const std::vector<float>& c, int64_t ldc, recc::StridedView a
 
 TEST(Gemm, MatchesDoublePrecisionLoopsAtEveryTileEdge) {
   if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512 or AVX2+FMA: matmul keeps Eigen";
-  // Rows 1..13 cover the 6-row tile and every remainder; columns cover 1..4 vectors, partial
-  // vectors and a second panel; k = 1 and odd lengths.
+  // Rows 1..13 cover the 6-row and 4-row tiles and every remainder; columns cover 1..4 vectors,
+  // partial vectors, a second panel, and the wide last panel (65..80 columns with AVX-512: 65,
+  // 80, 130); k = 1 and odd lengths.
   for (int64_t m : {1, 5, 6, 7, 13})
-    for (int64_t n : {1, 15, 16, 17, 48, 64, 65, 130})
+    for (int64_t n : {1, 15, 16, 17, 48, 64, 65, 80, 130})
       for (int64_t k : {1, 9, 70})
         for (int ta = 0; ta < 2; ++ta)
           for (int tb = 0; tb < 2; ++tb) {
@@ -104,6 +105,25 @@ TEST(Gemm, ABlockOfRowsOrColumnsHasTheBitsOfTheWholeProduct) {
   recc::gemm(blocks.data() + 11 * n, n, {as.data() + 11 * k, k, 1}, b, m - 11, 77, k);
   recc::gemm(blocks.data() + 11 * n + 77, n, {as.data() + 11 * k, k, 1}, {bs.data() + 77, n, 1}, m - 11, n - 77, k);
   EXPECT_EQ(whole, blocks);
+}
+
+TEST(Gemm, AWidePanelHasTheBitsOfTwoNarrowOnes) {
+  if (!recc::kHaveGemm) GTEST_SKIP() << "built without AVX-512 or AVX2+FMA";
+  // 80 columns are one wide panel with AVX-512; columns [0, 64) and [64, 80) computed apart are a
+  // full panel and a one-vector one. Each element must be the same sum: packed (150 rows) and
+  // read in place (40 rows), over two blocks of the contraction, with A as stored or transposed.
+  for (int64_t m : {40, 150})
+    for (int ta = 0; ta < 2; ++ta) {
+      const int64_t n = 80, k = 600;
+      auto as = randomVec(m * k, 17), bs = randomVec(k * n, 18);
+      const recc::StridedView a = recc::operandView(as.data(), m, k, ta), b{bs.data(), n, 1};
+      std::vector<float> whole(m * n), split(m * n);
+      recc::gemm(whole.data(), n, a, b, m, n, k);
+      recc::gemm(split.data(), n, a, b, m, 64, k);
+      recc::gemm(split.data() + 64, n, a, {bs.data() + 64, n, 1}, m, n - 64, k);
+      EXPECT_EQ(whole, split) << m << " rows, ta " << ta;
+      expectProduct(whole, n, a, b, m, n, k);
+    }
 }
 
 TEST(Gemm, PanelsReadInPlaceGiveTheBitsOfPackedOnes) {
