@@ -4,11 +4,12 @@
 // the product), unless few rows of A share it: then whole vectors of a row-major B are read in
 // place. A 6-row tile of C lives in 6 x NV vector accumulators: per step p, NV loads of
 // the panel's row p and 6 broadcasts of a(i, p) feed 6 NV FMAs. With AVX-512 a panel is 64
-// columns (6 x 4 of the 32 zmm; a last, wide one 80, in 4-row tiles: see kWideVectors); with
-// AVX2 and FMA, 16 (6 x 2 of the 16 ymm, the register budget of the classic Haswell tile). A transposed A (a weight gradient's X^T) is copied per
-// block of rows into [k][6] tiles when four panels or more share the copy. Long contractions
-// (weight gradients over B*T rows) go in blocks of 512 steps, each added to C: every element is
-// the same sequence of sums whatever block of rows or columns of the product is being computed.
+// columns (6 x 4 of the 32 zmm; a last, wide one up to 80, in 4-row tiles: see kWideVectors);
+// with AVX2 and FMA, 16 (6 x 2 of the 16 ymm, the register budget of the classic Haswell
+// tile). A transposed A (a weight gradient's X^T) is copied per block of rows into [k][6]
+// tiles when four panels or more share the copy. Long contractions (weight gradients over B*T
+// rows) go in blocks of 512 steps, each added to C: every element is the same sequence of sums
+// whatever block of rows or columns of the product is being computed.
 #include "runtime/kernels/Gemm.h"
 
 #include <algorithm>
@@ -97,8 +98,7 @@ constexpr int kRows = 6;                           // rows of A per tile
 // accumulate, as in the 6-row tile) instead of a full panel and a one-vector one, whose tiles
 // keep too few FMAs in flight. One thread, GFLOP/s before -> after: 20480 x 80 x 32 191-194 ->
 // 212-214; weight gradients 32 x 80 x 20480 142-154 -> 180-192, 200 x 80 x 1024 171-172 -> 204-207.
-constexpr int kMaxVectors = Vec::kMaxVectors;
-constexpr int kWideVectors = kMaxVectors + 1;
+constexpr int kWideVectors = Vec::kMaxVectors + 1;
 constexpr int kWideRows = 4;
 constexpr int64_t kRowBlock = 72;                  // rows of A per block (72 x 512 floats: 144 KiB, L2)
 constexpr int64_t kPackedFloats = 128 * 1024;      // packed B per group of panels (512 KiB)
@@ -137,6 +137,15 @@ void tile(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const f
   }
 }
 
+/// The last tile of a panel's rows, of `rows` (1..R) rows.
+template <int NV, int R>
+void lastTile(int rows, float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, const float* panel, int64_t ldp,
+              int64_t k, int64_t tail, bool accumulate) {
+  if constexpr (R > 1)
+    if (rows < R) return lastTile<NV, R - 1>(rows, c, ldc, a, ai, ap, panel, ldp, k, tail, accumulate);
+  tile<R, NV>(c, ldc, a, ai, ap, panel, ldp, k, tail, accumulate);
+}
+
 /// Rows [0, m) of C against one panel, in tiles of MR rows; tile i's A starts at a + i * step
 /// (step = ai for A as stored, or k for A packed by packRows).
 template <int NV, int MR = kRows>
@@ -145,23 +154,16 @@ void rowsOfPanel(float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, 
   int64_t i = 0;
   for (; i + MR <= m; i += MR)
     tile<MR, NV>(c + i * ldc, ldc, a + i * step, ai, ap, panel, ldp, k, tail, accumulate);
-  float* cr = c + i * ldc;
-  const float* ar = a + i * step;
-  switch (m - i) {
-    case 5: if constexpr (MR > 5) tile<5, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
-    case 4: if constexpr (MR > 4) tile<4, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
-    case 3: tile<3, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
-    case 2: tile<2, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
-    case 1: tile<1, NV>(cr, ldc, ar, ai, ap, panel, ldp, k, tail, accumulate); break;
-    default: break;
-  }
+  if (i < m)
+    lastTile<NV, MR - 1>(static_cast<int>(m - i), c + i * ldc, ldc, a + i * step, ai, ap, panel, ldp, k, tail,
+                         accumulate);
 }
 
 /// rowsOfPanel for a panel of `vectors` (1..NV) vectors.
 template <int NV>
 void rowsOfPanelOf(int vectors, float* c, int64_t ldc, const float* a, int64_t ai, int64_t ap, int64_t step,
                    const float* panel, int64_t ldp, int64_t m, int64_t k, int64_t tail, bool accumulate) {
-  if constexpr (NV == kMaxVectors && Vec::kWidePanels)
+  if constexpr (NV == Vec::kMaxVectors && Vec::kWidePanels)
     if (vectors == kWideVectors)
       return rowsOfPanel<kWideVectors, kWideRows>(c, ldc, a, ai, ap, step, panel, ldp, m, k, tail, accumulate);
   if constexpr (NV > 1)
@@ -248,14 +250,14 @@ void gemm(float* c, int64_t ldc, StridedView a, StridedView b, int64_t m, int64_
   // long contraction into 32 or 64 rows): its panels then serve a few tiles each, and copying
   // them cost as much as those tiles' reads (one thread, 32 x 80 x 10240: 127 -> 150 GFLOP/s).
   const bool direct = b.colStride == 1 && m <= kRowBlock;
+  // The last kPanel + 1 to kPanel + kW columns make one wide panel (not with A packed in 6-row
+  // tiles).
+  const int64_t widest = Vec::kWidePanels && !packA ? kPanel + kW : kPanel;
   float* rowsBuffer = packA ? scratch<1>(kk0 * ((kRowBlock + kRows - 1) / kRows * kRows) + kW) : nullptr;
   for (int64_t j0 = 0; j0 < n; j0 += group) {
     const int64_t cols = std::min(group, n - j0);
     for (int64_t p0 = 0; p0 < k; p0 += kKBlock) {
       const int64_t kk = std::min(kKBlock, k - p0);
-      // The last kPanel + 1 to kPanel + kW columns make one wide panel (not with A packed in
-      // 6-row tiles).
-      const int64_t widest = Vec::kWidePanels && !packA ? kPanel + kW : kPanel;
       auto panelWidth = [&](int64_t j) { return cols - j <= widest ? cols - j : kPanel; };
       auto vectorsOf = [](int64_t w) { return static_cast<int>((w + kW - 1) / kW); };
       // Only panels of whole vectors: the tiles load no partial ones.
