@@ -82,23 +82,21 @@ class CsvTable {
 CsvTable readCsv(const std::string& path, int threads = 1);
 
 /// A vocabulary: token ids 0 ("<pad>") and 1 ("<oov>") are reserved, data tokens count from 2.
-/// The token bytes sit back to back in one buffer and an open-addressing index maps them to
-/// ids: lookups take a string_view, so encoding a cell does not allocate, and a vocabulary of
-/// ten million ids costs a few hundred bytes' worth of memory traffic per token, not a string
-/// object each.
+/// A token of up to 7 bytes is stored in its 8-byte key alone; longer ones sit back to back in
+/// one buffer. An open-addressing index maps tokens to ids: lookups take a string_view, so
+/// encoding a cell does not allocate, and a vocabulary of ten million short ids holds 8 bytes
+/// a token plus its index slots, not a string object each (a large file's read is dominated by
+/// the first touch of fresh memory).
 class Vocab {
  public:
   Vocab();
   int32_t add(std::string_view tok);           // existing id or a new one
   int32_t lookup(std::string_view tok) const;  // 1 if unseen; "<pad>"/"<oov>" are never tokens
   int64_t size() const { return static_cast<int64_t>(keys_.size()); }
-  std::string_view token(int64_t id) const {
-    const auto i = static_cast<size_t>(id);
-    return std::string_view(text_).substr(offsets_[i], offsets_[i + 1] - offsets_[i]);
-  }
-  bool operator==(const Vocab& o) const { return text_ == o.text_ && offsets_ == o.offsets_; }
-  /// Makes room for `more` new tokens without rehashing the index or moving the buffers on
-  /// the way (the bytes are guessed at 8 per token).
+  /// Valid until the next token is added.
+  std::string_view token(int64_t id) const;
+  bool operator==(const Vocab& o) const { return keys_ == o.keys_ && text_ == o.text_; }
+  /// Makes room for `more` new tokens without rehashing the index or moving the keys on the way.
   void reserve(size_t more);
   /// Ids of cells[begin, end) into out[begin, end), as add() (with `grow`) or lookup() row by
   /// row would give them; an empty cell is 1. Returns how many are 1 (empty or unseen). A
@@ -112,14 +110,14 @@ class Vocab {
   };
   // The slot holding tok, or the empty slot where it belongs.
   size_t find(std::string_view tok, uint64_t key, uint32_t hash) const;
+  bool holds(int32_t id, std::string_view tok, uint64_t key) const;  // is token `id` tok (keyed `key`)?
   void rehash(size_t slots);
   void push(std::string_view tok, uint64_t key);  // appends a token's bytes and key
   struct BulkScratch;
   void loadRange(size_t k) const;
   int64_t encodeBulk(CsvTable::Column cells, int64_t begin, int64_t n, bool grow, int32_t* out, BulkScratch& s);
-  std::string text_;               // every token's bytes, in id order
-  std::vector<uint64_t> offsets_;  // token id's bytes: text_[offsets_[id], offsets_[id + 1])
-  std::vector<uint64_t> keys_;     // keys_[id]: the token's key (see Vocab.cpp)
+  std::string text_;            // the long tokens, each a 4-byte length and its bytes
+  std::vector<uint64_t> keys_;  // keys_[id]: a short token's key, or a long one's place in text_ (see Vocab.cpp)
   std::vector<Slot> slots_;        // size is a power of two, at most 3/4 full (linear probing)
 };
 using Vocabularies = std::map<std::string, Vocab>;

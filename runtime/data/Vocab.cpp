@@ -2,21 +2,24 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 
 #include "runtime/data/Dataset.h"
 #include "runtime/kernels/Memory.h"
 
 namespace recc {
 
-Vocab::Vocab() : text_("<pad><oov>"), offsets_{0, 5, 10}, keys_(2, 0) {}
-
 namespace {
 
 constexpr uint64_t kLongKey = ~uint64_t{0};
+// A long token's entry in keys_: this tag in the top byte (a short key's is its length, at most
+// 7) and the token's offset in text_ below it.
+constexpr uint64_t kLongTag = uint64_t{0xFF} << 56;
 
-/// Tokens of up to 7 bytes are keyed by their bytes and length (compared without touching
-/// `tokens`); longer ones share kLongKey and are compared as strings. The empty token's key is 0
-/// (no other token's is).
+/// Tokens of up to 7 bytes are keyed by their bytes (in memory order, so that the key's first
+/// bytes are the token: token() views them) and length in the top byte; longer ones share
+/// kLongKey and are compared as strings. The empty token's key is 0 (no other token's is).
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "short tokens are viewed inside their keys");
 uint64_t tokenKey(std::string_view tok) {
   if (tok.size() > 7) return kLongKey;
   uint64_t k = uint64_t{tok.size()} << 56;
@@ -87,6 +90,24 @@ constexpr int64_t kChunkRows = int64_t{1} << 21;
 
 }  // namespace
 
+// The reserved entries are not in the index: a data token spelled "<oov>" is an ordinary token.
+Vocab::Vocab() : keys_{tokenKey("<pad>"), tokenKey("<oov>")} {}
+
+std::string_view Vocab::token(int64_t id) const {
+  const uint64_t& key = keys_[static_cast<size_t>(id)];
+  if ((key & kLongTag) != kLongTag) return {reinterpret_cast<const char*>(&key), static_cast<size_t>(key >> 56)};
+  const size_t at = key & ~kLongTag;
+  uint32_t len = 0;
+  std::memcpy(&len, text_.data() + at, sizeof len);
+  return {text_.data() + at + sizeof len, len};
+}
+
+bool Vocab::holds(int32_t id, std::string_view tok, uint64_t key) const {
+  const uint64_t own = keys_[static_cast<size_t>(id)];
+  if (key != kLongKey) return own == key;
+  return (own & kLongTag) == kLongTag && token(id) == tok;
+}
+
 struct Vocab::BulkScratch {
   struct Cell {
     uint64_t key;
@@ -131,8 +152,7 @@ size_t Vocab::find(std::string_view tok, uint64_t key, uint32_t hash) const {
   for (size_t i = hash & mask;; i = (i + 1) & mask) {
     const Slot& s = slots_[i];
     if (s.id == 0) return i;
-    if (s.hash == hash && keys_[static_cast<size_t>(s.id)] == key && (key != kLongKey || token(s.id) == tok))
-      return i;
+    if (s.hash == hash && holds(s.id, tok, key)) return i;
   }
 }
 
@@ -153,14 +173,11 @@ void Vocab::rehash(size_t slots) {
 void Vocab::reserve(size_t more) {
   const size_t n = keys_.size() + more;
   reserveLarge(keys_, n);
-  reserveLarge(offsets_, n + 1);
-  reserveLarge(text_, text_.size() + 8 * more);
   size_t slots = 64;
   while (3 * slots < 4 * n) slots *= 2;
   if (slots > slots_.size()) rehash(slots);
 }
 
-// The reserved tokens are not indexed: a data token spelled "<oov>" is an ordinary token.
 int32_t Vocab::add(std::string_view tok) {
   if (4 * (keys_.size() + 1) > 3 * slots_.size()) rehash(slots_.empty() ? 64 : 2 * slots_.size());
   const uint64_t key = tokenKey(tok);
@@ -174,9 +191,14 @@ int32_t Vocab::add(std::string_view tok) {
 }
 
 void Vocab::push(std::string_view tok, uint64_t key) {
-  keys_.push_back(key);
+  if (key != kLongKey) {
+    keys_.push_back(key);
+    return;
+  }
+  keys_.push_back(kLongTag | text_.size());
+  const auto len = static_cast<uint32_t>(tok.size());  // a cell is at most 16 MiB (CsvTable)
+  text_.append(reinterpret_cast<const char*>(&len), sizeof len);
   text_.append(tok);
-  offsets_.push_back(text_.size());
 }
 
 int32_t Vocab::lookup(std::string_view tok) const {
@@ -288,7 +310,7 @@ int64_t Vocab::encodeBulk(CsvTable::Column cells, int64_t begin, int64_t n, bool
         }
         if (slot.hash != c.hash) continue;
         if (slot.id > 0) {
-          if (keys_[static_cast<size_t>(slot.id)] == c.key && (c.key != kLongKey || token(slot.id) == text(c.row))) {
+          if (holds(slot.id, text(c.row), c.key)) {
             s.res[j] = slot.id;
             break;
           }
@@ -328,7 +350,6 @@ int64_t Vocab::encodeBulk(CsvTable::Column cells, int64_t begin, int64_t n, bool
     for (size_t f = s.freshStart[k]; f < s.freshStart[k + 1]; ++f) slots_[s.fresh[f]].id = idOf(slots_[s.fresh[f]].id);
   }
   reserveLarge(keys_, keys_.size() + count);
-  reserveLarge(offsets_, offsets_.size() + count);
   for (size_t w = 0; w < words; ++w)
     for (uint64_t bits = s.first[w]; bits; bits &= bits - 1) {
       const std::string_view tok = text(static_cast<uint32_t>(w * 64) + static_cast<uint32_t>(__builtin_ctzll(bits)));
