@@ -25,7 +25,7 @@ typedef void (*ReccLoopFn)(int64_t batch, void** slots, uint8_t* arena, const in
                            int64_t hi);
 
 /// Runs fn over [0, n) split into one chunk per thread, or in one call when `work` (about
-/// one unit per flop) is too small to share.
+/// one unit per flop) is too small to share or the pool is taken (inside a shard).
 void recc_rt_parallel_for(ReccLoopFn fn, int64_t batch, void** slots, uint8_t* arena, const int64_t* desc,
                           int64_t n, int64_t work);
 

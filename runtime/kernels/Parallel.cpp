@@ -240,21 +240,26 @@ bool parallelGang(int chunks, ChunkFn fn, void* ctx) {
   return true;
 }
 
-void parallelChunks(int64_t n, int chunks, ChunkFn fn, void* ctx) {
+bool tryParallelChunks(int64_t n, int chunks, ChunkFn fn, void* ctx) {
   chunks = static_cast<int>(std::min<int64_t>(chunks, n));
+  if (chunks <= 1 || Pool::inWorker()) return false;
   std::unique_lock<std::mutex> lock(poolMu, std::try_to_lock);
-  // Serial when nested, when another thread holds the pool, or for a single chunk: the same
-  // chunks in order, so the result does not depend on which of these happened.
-  if (chunks <= 1 || Pool::inWorker() || !lock.owns_lock()) {
-    for (int c = 0; c < chunks; ++c) fn(ctx, c, chunkBegin(n, chunks, c), chunkBegin(n, chunks, c + 1));
-    return;
-  }
+  if (!lock.owns_lock()) return false;
   const int t = threadCount();
   if (!pool || pool->threads() != t) {
     pool.reset();
     pool = std::make_unique<Pool>(t);
   }
   pool->run(n, chunks, fn, ctx);
+  return true;
+}
+
+void parallelChunks(int64_t n, int chunks, ChunkFn fn, void* ctx) {
+  if (tryParallelChunks(n, chunks, fn, ctx)) return;
+  // Serial when nested, when another thread holds the pool, or for a single chunk: the same
+  // chunks in order, so the result does not depend on which of these happened.
+  chunks = static_cast<int>(std::min<int64_t>(chunks, n));
+  for (int c = 0; c < chunks; ++c) fn(ctx, c, chunkBegin(n, chunks, c), chunkBegin(n, chunks, c + 1));
 }
 
 }  // namespace recc
@@ -274,18 +279,19 @@ void recc_rt_parallel_for(ReccLoopFn fn, int64_t batch, void** slots, uint8_t* a
     uint8_t* arena;
     const int64_t* desc;
   } ctx{fn, batch, slots, arena, desc};
-  int chunks = recc::chunksFor(n, static_cast<double>(work));
-  if (chunks <= 1) {
-    if (n > 0) fn(batch, slots, arena, desc, 0, n);
-    return;
-  }
-  recc::parallelChunks(
-      n, chunks,
-      [](void* p, int, int64_t lo, int64_t hi) {
-        auto* c = static_cast<Ctx*>(p);
-        c->fn(c->batch, c->slots, c->arena, c->desc, lo, hi);
-      },
-      &ctx);
+  // A loop's elements do not depend on how its range is cut (each part writes its own results),
+  // so where the chunks would run one after another (in a shard's thread, which holds the pool)
+  // one call covers the range: half the per-call setup, and a loop split along its innermost
+  // dimension takes its whole-range path (Emitter.cpp).
+  const int chunks = recc::chunksFor(n, static_cast<double>(work));
+  const bool shared = chunks > 1 && recc::tryParallelChunks(
+                                        n, chunks,
+                                        [](void* p, int, int64_t lo, int64_t hi) {
+                                          auto* c = static_cast<Ctx*>(p);
+                                          c->fn(c->batch, c->slots, c->arena, c->desc, lo, hi);
+                                        },
+                                        &ctx);
+  if (!shared && n > 0) fn(batch, slots, arena, desc, 0, n);
 }
 
 void recc_rt_run_calls(const ReccCall* calls, int64_t count, int64_t batch, void** slots, uint8_t* arena) {

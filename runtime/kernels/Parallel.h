@@ -35,6 +35,10 @@ void parallelChunks(int64_t n, int chunks, ChunkFn fn, void* ctx);
 /// thread holding the pool.
 bool parallelGang(int chunks, ChunkFn fn, void* ctx);
 
+/// parallelChunks when the pool can take the region; false, having run nothing, when it would
+/// run the chunks one after another (nested, the pool busy, a single chunk).
+bool tryParallelChunks(int64_t n, int chunks, ChunkFn fn, void* ctx);
+
 /// parallelChunks with a lambda: f(chunk, lo, hi), using chunksFor(n, work) chunks.
 template <class F>
 void parallelFor(int64_t n, double work, F&& f) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <random>
 #include <set>
@@ -515,6 +516,30 @@ TEST(Threads, GangChunksRunAtOnceOnThreadsOfTheirOwn) {
     *static_cast<bool*>(p) &= !recc::parallelGang(2, [](void*, int, int64_t, int64_t) {}, &inner);
   }, &nested);
   EXPECT_TRUE(nested) << "a gang from inside a parallel region is refused";
+  recc_set_threads(0);
+}
+
+// A JIT loop's pieces write their own results, so inside a shard (a gang chunk: the pool is
+// taken) its range is one call rather than the chunks one after another; with the pool free it
+// is shared out in chunks.
+TEST(Threads, LoopsInsideAShardRunTheirRangeInOneCall) {
+  recc_set_threads(2);
+  const double minWork = recc::setMinWorkPerChunk(1);
+  static std::mutex mu;
+  static std::multiset<std::pair<int64_t, int64_t>> pieces;
+  pieces.clear();
+  ReccLoopFn loop = [](int64_t, void**, uint8_t*, const int64_t*, int64_t lo, int64_t hi) {
+    std::lock_guard<std::mutex> lock(mu);
+    pieces.insert({lo, hi});
+  };
+  recc_rt_parallel_for(loop, 1, nullptr, nullptr, nullptr, 100, 1000);
+  EXPECT_EQ(pieces, (std::multiset<std::pair<int64_t, int64_t>>{{0, 50}, {50, 100}}));
+  pieces.clear();
+  ASSERT_TRUE(recc::parallelGang(2, [](void* fn, int, int64_t, int64_t) {
+    recc_rt_parallel_for(*static_cast<ReccLoopFn*>(fn), 1, nullptr, nullptr, nullptr, 100, 1000);
+  }, &loop));
+  EXPECT_EQ(pieces, (std::multiset<std::pair<int64_t, int64_t>>{{0, 100}, {0, 100}})) << "one call per shard";
+  recc::setMinWorkPerChunk(minWork);
   recc_set_threads(0);
 }
 
