@@ -118,7 +118,7 @@ class Vocab {
   int64_t encodeBulk(CsvTable::Column cells, int64_t begin, int64_t n, bool grow, int32_t* out, BulkScratch& s);
   std::string text_;            // the long tokens, each a 4-byte length and its bytes
   std::vector<uint64_t> keys_;  // keys_[id]: a short token's key, or a long one's place in text_ (see Vocab.cpp)
-  std::vector<Slot> slots_;        // size is a power of two, at most 3/4 full (linear probing)
+  std::vector<Slot> slots_;     // size is a power of two, at most 3/4 full (linear probing)
 };
 using Vocabularies = std::map<std::string, Vocab>;
 
