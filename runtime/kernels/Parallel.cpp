@@ -281,8 +281,8 @@ void recc_rt_parallel_for(ReccLoopFn fn, int64_t batch, void** slots, uint8_t* a
   } ctx{fn, batch, slots, arena, desc};
   // A loop's elements do not depend on how its range is cut (each part writes its own results),
   // so where the chunks would run one after another (in a shard's thread, which holds the pool)
-  // one call covers the range: half the per-call setup, and a loop split along its innermost
-  // dimension takes its whole-range path (Emitter.cpp).
+  // one call covers the range: a loop split along its columns (a sum over rows) then walks its
+  // rows once, not once per chunk.
   const int chunks = recc::chunksFor(n, static_cast<double>(work));
   const bool shared = chunks > 1 && recc::tryParallelChunks(
                                         n, chunks,
