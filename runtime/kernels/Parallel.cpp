@@ -283,14 +283,13 @@ void recc_rt_parallel_for(ReccLoopFn fn, int64_t batch, void** slots, uint8_t* a
   // so where the chunks would run one after another (in a shard's thread, which holds the pool)
   // one call covers the range: a loop split along its columns (a sum over rows) then walks its
   // rows once, not once per chunk.
-  const int chunks = recc::chunksFor(n, static_cast<double>(work));
-  const bool shared = chunks > 1 && recc::tryParallelChunks(
-                                        n, chunks,
-                                        [](void* p, int, int64_t lo, int64_t hi) {
-                                          auto* c = static_cast<Ctx*>(p);
-                                          c->fn(c->batch, c->slots, c->arena, c->desc, lo, hi);
-                                        },
-                                        &ctx);
+  const bool shared = recc::tryParallelChunks(
+      n, recc::chunksFor(n, static_cast<double>(work)),
+      [](void* p, int, int64_t lo, int64_t hi) {
+        auto* c = static_cast<Ctx*>(p);
+        c->fn(c->batch, c->slots, c->arena, c->desc, lo, hi);
+      },
+      &ctx);
   if (!shared && n > 0) fn(batch, slots, arena, desc, 0, n);
 }
 
