@@ -182,8 +182,8 @@ int run(int argc, char** argv) {
   args.batch = batch;
   for (size_t p = 0; p < st.values.size(); ++p) {
     args.params.push_back(st.values[p].data());
-    args.m.push_back(st.m[p].data());
-    args.v.push_back(st.v[p].data());
+    args.m.push_back(momentData(fwd, st, p, 1));
+    args.v.push_back(momentData(fwd, st, p, 2));
   }
   args.opt = &st.opt;
   float loss = 0;

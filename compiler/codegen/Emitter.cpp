@@ -208,7 +208,23 @@ class EntryEmitter {
     return lin;
   }
   llvm::Value* address(ValueId v, const Index& idx) {
-    return b_.CreateInBoundsGEP(elemTy(v), base_[static_cast<size_t>(v)], linear(view(v), idx));
+    llvm::Value* lin = nullptr;
+    if (const ParamDecl* d = records(v))  // read by lookups only: idx is (row, column)
+      lin = b_.CreateAdd(b_.CreateMul(idx[0], c64(rowStride(*d)), "", true, true), idx[1], "", true, true);
+    else
+      lin = linear(view(v), idx);
+    return b_.CreateInBoundsGEP(elemTy(v), base_[static_cast<size_t>(v)], lin);
+  }
+  /// v's parameter declaration if v is a table stored as row records (ParamDecl::rowRecords).
+  const ParamDecl* records(ValueId v) const {
+    const Node& n = node(v);
+    if (n.op != OpKind::Param) return nullptr;
+    const ParamDecl& d = g_.params[static_cast<size_t>(n.attrs.i("index"))];
+    return d.rowRecords ? &d : nullptr;
+  }
+  int64_t tableStride(ValueId table) const {
+    const ParamDecl* d = records(table);
+    return d ? rowStride(*d) : node(table).shape[1].n;
   }
   llvm::Value* load(ValueId v, const Index& idx) { return b_.CreateLoad(elemTy(v), address(v, idx)); }
   void store(ValueId v, const Index& idx, llvm::Value* x) { b_.CreateStore(x, address(v, idx)); }
@@ -1049,10 +1065,10 @@ class EntryEmitter {
   void emitGather(ValueId v) {
     const Node& n = node(v);
     const Shape& table = node(n.inputs[0]).shape;
-    auto callee = kernel("recc_rt_gather_f32", {ptr(), ptr(), ptr(), i64(), i64(), i64(), b_.getFloatTy()});
+    auto callee = kernel("recc_rt_gather_f32", {ptr(), ptr(), ptr(), i64(), i64(), i64(), i64(), b_.getFloatTy()});
     b_.CreateCall(callee, {basePtr(v), basePtr(n.inputs[0]), basePtr(n.inputs[1]),
-                           elements(node(n.inputs[1]).shape), dim(table[1]), dim(table[0]),
-                           cf(n.attrs.f("max_norm"))});
+                           elements(node(n.inputs[1]).shape), dim(table[1]), c64(tableStride(n.inputs[0])),
+                           dim(table[0]), cf(n.attrs.f("max_norm"))});
   }
   void emitScatterAdd(ValueId v) {
     const Node& n = node(v);
@@ -1094,9 +1110,10 @@ class EntryEmitter {
     }
     const Shape& table = node(n.inputs[0]).shape;
     auto callee = kernel("recc_rt_sparse_update_f32",
-                         {ptr(), ptr(), ptr(), ptr(), i64(), i64(), i32(), ptr(), ptr(), ptr()});
+                         {ptr(), ptr(), ptr(), ptr(), i64(), i64(), i64(), i32(), ptr(), ptr(), ptr()});
     b_.CreateCall(callee, {slot(slots_.opt()), basePtr(n.inputs[0]), slot(slots_.m(p)), slot(slots_.v(p)),
-                           dim(table[0]), dim(table[1]), b_.getInt32(static_cast<uint32_t>(parts)), ids, grads, counts});
+                           dim(table[0]), dim(table[1]), c64(tableStride(n.inputs[0])),
+                           b_.getInt32(static_cast<uint32_t>(parts)), ids, grads, counts});
   }
 
   void emitFetch(int k) {

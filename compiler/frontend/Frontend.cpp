@@ -16,6 +16,7 @@ Graph buildModelFromString(const std::string& source, const std::string& fileNam
   checkProgram(prog);
   Graph g;
   Builder(g, prog).build(opts.overrides);
+  assignRowRecords(g);
   verify(g);
   return g;
 }

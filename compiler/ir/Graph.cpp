@@ -96,6 +96,19 @@ static void bindShape(Shape& s, const std::map<std::string, int64_t>& sizes, con
   }
 }
 
+void assignRowRecords(Graph& g) {
+  std::vector<bool> lookupsOnly(g.params.size(), true);
+  for (const Node& n : g.nodes)
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const Node& x = g.at(n.inputs[k]);
+      if (x.op == OpKind::Param && !(n.op == OpKind::Gather && k == 0))
+        lookupsOnly[static_cast<size_t>(x.attrs.i("index"))] = false;
+    }
+  for (size_t p = 0; p < g.params.size(); ++p)
+    g.params[p].rowRecords = g.params[p].sparseUpdate && lookupsOnly[p] && g.params[p].shape.size() == 2 &&
+                             g.params[p].shape.back().isStatic();
+}
+
 void bindVocabularies(Graph& g, const std::map<std::string, int64_t>& sizes) {
   for (ParamDecl& p : g.params) bindShape(p.shape, sizes, p.loc);
   for (Node& n : g.nodes) {

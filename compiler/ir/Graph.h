@@ -102,6 +102,13 @@ struct ParamDecl {
   /// any table size. Off by default: lazy Adam is not the dense Adam other frameworks run, and
   /// on small tables it can cost accuracy (AFM: test AUC 0.758 lazy vs 0.767 dense).
   bool sparseUpdate = false;
+  /// A sparseUpdate table read only by lookups (assignRowRecords) is stored as row records:
+  /// row r's weights, Adam m and Adam v side by side, [w | m | v], 3 * cols floats (rowStride).
+  /// A step's lookup of a row and its update then share one page walk and a few neighbouring
+  /// cache lines instead of three pages: on a table of millions of rows, each page is a TLB
+  /// miss. Every reader steps rows by rowStride; the optimizer's m and v start at w + cols
+  /// and w + 2 * cols with the same stride.
+  bool rowRecords = false;
   /// Computed from the other parameters, not learned (passes/Hoisting.h): never initialised,
   /// updated or saved; whoever runs the graph fills it once per parameter version.
   bool derived = false;
@@ -142,6 +149,14 @@ struct Graph {
   int64_t paramCount() const;   // learned (not derived) elements; requires bound vocabularies
   int inputIndex(const std::string& name) const;  // -1 if absent
 };
+
+/// Floats from one row of parameter p's buffer to the next (ParamDecl::rowRecords).
+inline int64_t rowStride(const ParamDecl& p) { return (p.rowRecords ? 3 : 1) * p.shape.back().n; }
+
+/// Sets ParamDecl::rowRecords on the row-sparse tables whose every reader is a lookup (Gather of
+/// the table), the only op that steps through a table by rowStride. Run once on a model graph:
+/// the graphs derived from it (training step, inference) copy the decision.
+void assignRowRecords(Graph& g);
 
 /// The values of g.outputs, in order (the fetch list of an inference graph).
 std::vector<ValueId> outputValues(const Graph& g);

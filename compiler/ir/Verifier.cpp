@@ -20,6 +20,15 @@ void verify(const Graph& g) {
     if (r.shape != n.shape || r.dtype != n.dtype)
       throw DiagError(n.loc, where + "recorded type " + dtypeName(n.dtype) + shapeStr(n.shape) +
                                  " differs from inferred " + dtypeName(r.dtype) + shapeStr(r.shape));
+    // A table stored as row records is stepped through only by lookups and its row-sparse update.
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const Node& x = g.at(n.inputs[k]);
+      if (x.op != OpKind::Param) continue;
+      const ParamDecl& d = g.params.at(static_cast<size_t>(x.attrs.i("index")));
+      if (d.rowRecords && !(k == 0 && (n.op == OpKind::Gather || n.op == OpKind::SparseUpdate)))
+        throw DiagError(n.loc, where + "reads " + d.name + ", a table stored as row records, which only lookups and " +
+                                   "its row-sparse update can read");
+    }
   }
   auto check = [&](ValueId v, const char* what) {
     if (v < 0 || static_cast<size_t>(v) >= g.nodes.size())

@@ -194,6 +194,9 @@ Checkpoint parsePayload(const std::string& path, const char* p, size_t n) {
     uint64_t elems = 1;
     for (int64_t d : c.paramShapes[i]) elems *= static_cast<uint64_t>(d);
     if (elems != c.params[i].size()) r.bad("parameter " + c.paramNames[i] + " has the wrong size");
+    for (const auto* group : {&c.m, &c.v})
+      if (!group->empty() && !(*group)[i].empty() && (*group)[i].size() != elems)
+        r.bad("optimizer state of " + c.paramNames[i] + " has the wrong size");
   }
   return c;
 }

@@ -116,12 +116,12 @@ void recc_rt_matmul_f32(float* out, const float* a, const float* b, int64_t m, i
 }
 
 void recc_rt_gather_f32(float* out, float* table, const int32_t* ids, int64_t count, int64_t dim,
-                        int64_t rows, float max_norm) {
+                        int64_t stride, int64_t rows, float max_norm) {
   (void)rows;  // ids are validated by the data loader; rows is kept for debugging builds
   const size_t rowBytes = static_cast<size_t>(dim) * sizeof(float);
   if (max_norm > 0) {  // serial: a repeated id must be renormalised once, before it is copied
     for (int64_t i = 0; i < count; ++i) {
-      float* row = table + static_cast<int64_t>(ids[i]) * dim;
+      float* row = table + static_cast<int64_t>(ids[i]) * stride;
       // PyTorch's embedding_renorm_: rows above max_norm are scaled in place, with the
       // same 1e-7 guard, so that training sees (and updates) the renormalised row.
       MutRow r(row, dim);
@@ -132,15 +132,16 @@ void recc_rt_gather_f32(float* out, float* table, const int32_t* ids, int64_t co
     return;
   }
   // Rows of a large table are cache (and TLB) misses: prefetch a few ids ahead so that they
-  // overlap instead of arriving one by one.
+  // overlap instead of arriving one by one. A row record's moments are on the row's page:
+  // fetched now, they cost no page walk, and the step's update finds them in cache.
   constexpr int64_t kAhead = 8;
   recc::parallelFor(count, static_cast<double>(count * dim) * 2, [&](int, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       if (i + kAhead < hi) {
-        const float* next = table + static_cast<int64_t>(ids[i + kAhead]) * dim;
-        for (int64_t off = 0; off < dim; off += 16) __builtin_prefetch(next + off);
+        const float* next = table + static_cast<int64_t>(ids[i + kAhead]) * stride;
+        for (int64_t off = 0; off < stride; off += 16) __builtin_prefetch(next + off);
       }
-      std::memcpy(out + i * dim, table + static_cast<int64_t>(ids[i]) * dim, rowBytes);
+      std::memcpy(out + i * dim, table + static_cast<int64_t>(ids[i]) * stride, rowBytes);
     }
   });
 }

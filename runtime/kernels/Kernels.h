@@ -52,11 +52,13 @@ void recc_rt_run_calls(const ReccCall* calls, int64_t count, int64_t batch, void
 void recc_rt_matmul_f32(float* out, const float* a, const float* b, int64_t m, int64_t n,
                         int64_t k, int32_t ta, int32_t tb);
 
-/// out[i, :] = table[ids[i], :] for i < count; rows have `dim` floats. If max_norm > 0 the
-/// looked-up rows of `table` are first rescaled in place to L2 norm <= max_norm (PyTorch's
-/// Embedding(max_norm=...)). ids must be in [0, rows) (the data loader guarantees it).
+/// out[i, :] = table[ids[i], :] for i < count; rows have `dim` floats and start `stride` floats
+/// apart (dim, or 3 * dim for a table stored as row records, whose rows' m and v are then
+/// prefetched too, for the update that follows). If max_norm > 0 the looked-up rows of `table`
+/// are first rescaled in place to L2 norm <= max_norm (PyTorch's Embedding(max_norm=...)). ids
+/// must be in [0, rows) (the data loader guarantees it).
 void recc_rt_gather_f32(float* out, float* table, const int32_t* ids, int64_t count, int64_t dim,
-                        int64_t rows, float max_norm);
+                        int64_t stride, int64_t rows, float max_norm);
 
 /// out[rows, dim] = 0; out[ids[i], :] += g[i / repeat, :] for i < count. repeat > 1: each row of g
 /// is the gradient of `repeat` consecutive ids (a multi-hot field's lookups summed per row);
@@ -142,13 +144,14 @@ struct ReccOptimizer {
 void recc_rt_update_f32(const ReccOptimizer* opt, float* param, const float* grad, float* m,
                         float* v, int64_t n);
 
-/// The optimizer step on a table param[rows, dim] whose gradient is sum_k scatter_add(ids[k],
+/// The optimizer step on a table param[rows, dim] (rows `stride` floats apart, m and v likewise)
+/// whose gradient is sum_k scatter_add(ids[k],
 /// grads[k]) (counts[k] ids, grads[k] [counts[k], dim]), touching only the rows named by ids:
 /// duplicate ids are summed first (in order of appearance), then every distinct row gets the
 /// recc_rt_update_f32 formula. Adam/AdamW are lazy (m, v, weight decay on those rows only);
 /// SGD equals the dense step (weight decay, when nonzero, shrinks every row).
 void recc_rt_sparse_update_f32(const ReccOptimizer* opt, float* param, float* m, float* v, int64_t rows,
-                               int64_t dim, int32_t parts, const int32_t* const* ids,
+                               int64_t dim, int64_t stride, int32_t parts, const int32_t* const* ids,
                                const float* const* grads, const int64_t* counts);
 }
 

@@ -106,7 +106,7 @@ extern "C" void recc_rt_update_f32(const ReccOptimizer* opt, float* param, const
 }
 
 extern "C" void recc_rt_sparse_update_f32(const ReccOptimizer* opt, float* param, float* m, float* v, int64_t rows,
-                                          int64_t dim, int32_t parts, const int32_t* const* ids,
+                                          int64_t dim, int64_t stride, int32_t parts, const int32_t* const* ids,
                                           const float* const* grads, const int64_t* counts) {
   // Every (row, position) pair in order, sorted by row: equal rows become runs whose gradients
   // are summed in order of appearance, and the rows are then visited in address order. Keys
@@ -143,7 +143,7 @@ extern "C" void recc_rt_sparse_update_f32(const ReccOptimizer* opt, float* param
   // miss, and the misses of different rows overlap only when requested early.
   constexpr int64_t kAhead = 6;
   auto prefetchRow = [&](int64_t u) {
-    const int64_t at = rowOf(u) * dim;
+    const int64_t at = rowOf(u) * stride;
     for (int64_t off = 0; off < dim; off += 16) {
       __builtin_prefetch(param + at + off, 1);
       if (!step.sgd) {
@@ -164,7 +164,7 @@ extern "C" void recc_rt_sparse_update_f32(const ReccOptimizer* opt, float* param
         const float* g = source[keys[static_cast<size_t>(j)] & 0xffffffffu];
         for (int64_t d = 0; d < dim; ++d) s[d] += g[d];
       }
-      const int64_t at = rowOf(u) * dim;
+      const int64_t at = rowOf(u) * stride;
       step.apply(param + at, s, step.sgd ? nullptr : m + at, step.sgd ? nullptr : v + at, dim);
     }
   };
@@ -183,7 +183,7 @@ extern "C" void recc_rt_sparse_update_f32(const ReccOptimizer* opt, float* param
           ++u;
           continue;
         }
-        float* p = param + r * dim;
+        float* p = param + r * stride;
         for (int64_t d = 0; d < dim; ++d) p[d] -= step.lr * (0.0f + step.wd * p[d]);
       }
     });

@@ -403,8 +403,8 @@ struct Eval {
       double scale = maxNorm / (norm + 1e-7);
       for (int64_t d = 0; d < dim; ++d) row[d] = static_cast<float>(row[d] * scale);
       if (tn.op == OpKind::Param) {
-        auto& pv = state.values[static_cast<size_t>(tn.attrs.i("index"))];
-        std::copy(row, row + dim, pv.begin() + id * dim);
+        const auto p = static_cast<size_t>(tn.attrs.i("index"));
+        std::copy(row, row + dim, state.values[p].begin() + id * rowStride(g.params[p]));
       }
     }
     Tensor t = f32(concrete(n.shape, batch, n.loc));
@@ -475,9 +475,10 @@ struct Eval {
     auto idx = static_cast<size_t>(n.attrs.i("index"));
     Tensor t;
     t.shape = concrete(n.shape, batch, n.loc);
-    if (idx >= state.values.size() || static_cast<int64_t>(state.values[idx].size()) != product(t.shape))
+    const int64_t stored = product(t.shape) * (idx < g.params.size() && g.params[idx].rowRecords ? 3 : 1);
+    if (idx >= state.values.size() || static_cast<int64_t>(state.values[idx].size()) != stored)
       throw DiagError(n.loc, "evaluator: parameter " + std::to_string(idx) + " is not initialised");
-    t.f = state.values[idx];
+    t.f = denseParam(g, state, idx, 0);
     return t;
   }
 
@@ -512,22 +513,30 @@ struct Eval {
         for (int64_t d = 0; d < dim; ++d) row[static_cast<size_t>(d)] += rowsGrad.f[i * static_cast<size_t>(dim) + static_cast<size_t>(d)];
       }
     }
-    state.m.resize(state.values.size());
-    state.v.resize(state.values.size());
-    state.m[idx].resize(p.size(), 0.0f);
-    state.v[idx].resize(p.size(), 0.0f);
-    if (state.opt.kind == 0) {
-      std::vector<float> dense(p.size(), 0.0f);
-      for (auto& [row0, row] : acc)
-        for (int64_t d = 0; d < dim; ++d) dense[static_cast<size_t>(row0 * dim + d)] = static_cast<float>(row[static_cast<size_t>(d)]);
-      recc_rt_update_f32(&state.opt, p.data(), dense.data(), nullptr, nullptr, static_cast<int64_t>(p.size()));
+    const int64_t stride = rowStride(g.params[idx]);
+    if (!g.params[idx].rowRecords) {
+      state.m.resize(state.values.size());
+      state.v.resize(state.values.size());
+      state.m[idx].resize(p.size(), 0.0f);
+      state.v[idx].resize(p.size(), 0.0f);
+    }
+    if (state.opt.kind == 0) {  // every row: one step, rows read with its stride
+      std::vector<float> gr(static_cast<size_t>(dim));
+      for (int64_t row0 = 0; row0 < rows; ++row0) {
+        auto it = acc.find(row0);
+        for (int64_t d = 0; d < dim; ++d)
+          gr[static_cast<size_t>(d)] = it == acc.end() ? 0.0f : static_cast<float>(it->second[static_cast<size_t>(d)]);
+        recc_rt_update_f32(&state.opt, p.data() + row0 * stride, gr.data(), nullptr, nullptr, dim);
+      }
       return;
     }
+    float* m = momentData(g, state, idx, 1);
+    float* v = momentData(g, state, idx, 2);
     std::vector<float> gr(static_cast<size_t>(dim));
     for (auto& [row0, row] : acc) {
       std::transform(row.begin(), row.end(), gr.begin(), [](double x) { return static_cast<float>(x); });
-      const auto at = static_cast<size_t>(row0 * dim);
-      recc_rt_update_f32(&state.opt, p.data() + at, gr.data(), state.m[idx].data() + at, state.v[idx].data() + at, dim);
+      const int64_t at = row0 * stride;
+      recc_rt_update_f32(&state.opt, p.data() + at, gr.data(), m + at, v + at, dim);
     }
   }
 

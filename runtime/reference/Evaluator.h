@@ -25,8 +25,10 @@ uint64_t freshParamVersion();
 
 /// Model state the graph reads and (Gather with max_norm, Update) writes.
 struct ParamState {
-  std::vector<std::vector<float>> values;  // per Graph::params, row-major
-  std::vector<std::vector<float>> m, v;    // optimizer moments, per param (same sizes)
+  /// Per Graph::params, row-major. A table stored as row records (ParamDecl::rowRecords) holds
+  /// its rows' weights and moments here, [w | m | v] per row, and has empty m and v below.
+  std::vector<std::vector<float>> values;
+  std::vector<std::vector<float>> m, v;  // optimizer moments, per param (same sizes)
   ReccOptimizer opt{2, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0};
   /// Names the current `values`: a copy keeps it, and an engine that writes them (a training
   /// step) gives them a fresh one, so that values computed from the parameters once (hoisted
@@ -44,6 +46,18 @@ std::vector<Tensor> evaluate(const Graph& g, int64_t batch, const std::vector<Te
 /// Initialises parameters per ParamDecl (normal/uniform/zeros/ones) from a seeded generator;
 /// moments are zeroed. Deterministic for a given seed (the JIT path uses the same function).
 ParamState initParams(const Graph& g, uint64_t seed);
+
+/// Parameter p's values (part 0), m (1) or v (2) as one dense row-major array, whatever its
+/// storage: what checkpoints hold. An absent moment is empty.
+std::vector<float> denseParam(const Graph& g, const ParamState& s, size_t p, int part);
+
+/// Sets parameter p from dense row-major arrays into its storage (absent moments stay absent,
+/// or zero in a row record).
+void setDenseParam(const Graph& g, ParamState& s, size_t p, const std::vector<float>& values,
+                   const std::vector<float>& m, const std::vector<float>& v);
+
+/// Where the kernels find p's m (part 1) or v (part 2), rows rowStride apart; null if absent.
+float* momentData(const Graph& g, ParamState& s, size_t p, int part);
 
 /// True if the evaluator implements the op.
 bool hasReferenceRule(OpKind op);

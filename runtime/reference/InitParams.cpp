@@ -20,34 +20,50 @@ double unitOpen(std::mt19937_64& gen) { return static_cast<double>((gen() >> 11)
 
 /// Each parameter's initial values, drawn in declaration order from one seeded generator:
 /// adding a param at the end does not change the others' values. zeros/ones draw nothing.
-void drawValues(const Graph& g, const std::vector<size_t>& sizes, uint64_t seed, std::vector<std::vector<float>>& out) {
+/// A table stored as row records gets the same values, each row's in the first columns of its
+/// record: `out` holds its buffer already, zeroed up to `zeroedTo[k]` floats (another thread may
+/// still be growing it; an element is written once its record is zeroed).
+void drawValues(const Graph& g, const std::vector<size_t>& sizes, uint64_t seed, std::vector<std::vector<float>>& out,
+                const std::vector<std::atomic<size_t>>& zeroedTo) {
   std::mt19937_64 gen(seed);
   for (size_t k = 0; k < g.params.size(); ++k) {
     const ParamDecl& p = g.params[k];
-    std::vector<float> v = zeroed<float>(sizes[k]);
+    if (!p.rowRecords) out[k] = zeroed<float>(sizes[k]);
+    float* base = out[k].data();
+    const auto cols = static_cast<size_t>(p.shape.empty() ? 1 : std::max<int64_t>(p.shape.back().n, 1));
+    const size_t gap = p.rowRecords ? 2 * cols : 0;  // floats between a row's last value and the next's first
+    size_t ready = p.rowRecords ? 0 : sizes[k];
+    auto at = [&](size_t i) -> float& {
+      const size_t j = i + (gap ? i / cols * gap : 0);
+      while (j >= ready) {
+        ready = zeroedTo[k].load(std::memory_order_acquire);
+        if (j >= ready) std::this_thread::yield();
+      }
+      return base[j];
+    };
+    const size_t n = sizes[k];
     if (p.init == "normal") {
       // Box-Muller, both outputs of a pair used (std::normal_distribution is
       // implementation-defined, so it would make checkpoints differ across standard libraries).
       const double twoPi = 6.283185307179586;
-      for (size_t i = 0; i < v.size(); i += 2) {
+      for (size_t i = 0; i < n; i += 2) {
         double r = std::sqrt(-2.0 * std::log(unitOpen(gen))), th = twoPi * unit(gen);
-        v[i] = static_cast<float>(p.scale * r * std::cos(th));
-        if (i + 1 < v.size()) v[i + 1] = static_cast<float>(p.scale * r * std::sin(th));
+        at(i) = static_cast<float>(p.scale * r * std::cos(th));
+        if (i + 1 < n) at(i + 1) = static_cast<float>(p.scale * r * std::sin(th));
       }
     } else if (p.init == "uniform") {
-      for (float& x : v) x = static_cast<float>(p.scale * (2.0 * unit(gen) - 1.0));
+      for (size_t i = 0; i < n; ++i) at(i) = static_cast<float>(p.scale * (2.0 * unit(gen) - 1.0));
     } else if (p.init == "ones") {
-      std::fill(v.begin(), v.end(), 1.0f);
+      for (size_t i = 0; i < n; ++i) at(i) = 1.0f;
     }
     // An embedding table's <pad> and <oov> rows start at zero (drawn all the same, so that the
     // other rows keep their values). No training step updates <oov>: ids first seen in test
     // data would otherwise embed to the random draw: with DIEN, that draw alone made one seed's
     // test AUC 0.6612 instead of 0.6715.
     if (p.embedding && !p.shape.empty() && p.shape[0].isStatic() && p.shape[0].n > 0) {
-      const int64_t rows = std::min(kReservedIds, p.shape[0].n);
-      std::fill(v.begin(), v.begin() + rows * (static_cast<int64_t>(v.size()) / p.shape[0].n), 0.0f);
+      const auto rows = static_cast<size_t>(std::min(kReservedIds, p.shape[0].n));
+      for (size_t i = 0; i < rows * (n / static_cast<size_t>(p.shape[0].n)); ++i) at(i) = 0.0f;
     }
-    out.push_back(std::move(v));
   }
 }
 
@@ -73,12 +89,32 @@ ParamState initParams(const Graph& g, uint64_t seed) {
   // The optimizer's moments start at zero. For a large embedding table, touching that memory
   // for the first time is most of initialising it, so another thread does it while this one
   // draws the values (which come from one generator, in order, so they stay on one thread).
+  // A table stored as row records holds its moments: that thread grows its zeroed buffer (first
+  // the records, in 64 MiB steps within the reserved block, so it cannot fail) while this one
+  // draws each row's values into it behind the zeroing.
   s.m.resize(sizes.size());
   s.v.resize(sizes.size());
+  s.values.resize(sizes.size());
+  std::vector<std::atomic<size_t>> zeroedTo(sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i)
+    if (g.params[i].rowRecords) {
+      s.values[i].reserve(3 * sizes[i]);
+      adviseHugePages(s.values[i].data(), 3 * sizes[i] * sizeof(float));
+    }
   std::exception_ptr error;
   auto zeroMoments = [&] {
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (!g.params[i].rowRecords) continue;
+      constexpr size_t kStep = size_t{16} << 20;  // floats
+      for (size_t n = 0; n < 3 * sizes[i];) {
+        n = std::min(3 * sizes[i], n + kStep);
+        s.values[i].resize(n);
+        zeroedTo[i].store(n, std::memory_order_release);
+      }
+    }
     try {
       for (size_t i = 0; i < sizes.size(); ++i) {
+        if (g.params[i].rowRecords) continue;
         s.m[i] = zeroed<float>(sizes[i]);
         s.v[i] = zeroed<float>(sizes[i]);
       }
@@ -97,7 +133,7 @@ ParamState initParams(const Graph& g, uint64_t seed) {
   }
   if (!helper.joinable()) zeroMoments();
   try {
-    drawValues(g, sizes, seed, s.values);
+    drawValues(g, sizes, seed, s.values, zeroedTo);
   } catch (...) {
     if (helper.joinable()) helper.join();
     throw;

@@ -565,8 +565,8 @@ std::vector<float> trainThreeSteps(const Graph& step, const std::map<std::string
     args.inputs.push_back(x.dtype == DType::I32 ? static_cast<const void*>(x.i.data()) : x.f.data());
   for (size_t p = 0; p < step.params.size(); ++p) {
     args.params.push_back(st.values[p].data());
-    args.m.push_back(st.m[p].data());
-    args.v.push_back(st.v[p].data());
+    args.m.push_back(momentData(step, st, p, 1));
+    args.v.push_back(momentData(step, st, p, 2));
   }
   float loss = 0;
   args.fetches = {&loss};

@@ -69,7 +69,7 @@ TEST(Kernels, GatherCopiesRows) {
   auto orig = table;
   std::vector<int32_t> ids = {5, 0, 5, 2};
   std::vector<float> out(ids.size() * dim);
-  recc_rt_gather_f32(out.data(), table.data(), ids.data(), 4, dim, rows, 0.f);
+  recc_rt_gather_f32(out.data(), table.data(), ids.data(), 4, dim, dim, rows, 0.f);
   for (size_t i = 0; i < ids.size(); ++i)
     for (int64_t d = 0; d < dim; ++d) EXPECT_EQ(out[i * dim + d], orig[ids[i] * dim + d]);
   EXPECT_EQ(table, orig);  // no max_norm: the table is untouched
@@ -84,7 +84,7 @@ TEST(Kernels, GatherRenormalisesLookedUpRowsInPlace) {
   std::vector<int32_t> ids = {0, 1, 3, 0};
   std::vector<float> out(ids.size() * dim);
   const float maxNorm = 1.f;
-  recc_rt_gather_f32(out.data(), table.data(), ids.data(), 4, dim, rows, maxNorm);
+  recc_rt_gather_f32(out.data(), table.data(), ids.data(), 4, dim, dim, rows, maxNorm);
   auto norm = [&](const float* r) { return std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]); };
   EXPECT_NEAR(table[0], 3.f * maxNorm / (5.f + 1e-7f), 1e-6);
   EXPECT_NEAR(norm(&table[0]), 1.f, 1e-5);
@@ -159,7 +159,7 @@ TEST(Kernels, SparseUpdateMatchesDenseStepsOnTouchedRows) {
     auto p = randomVec(rows * dim, 22), m = randomVec(rows * dim, 23), v = randomVec(rows * dim, 24);
     for (float& x : v) x = x * x;
     auto pd = p, md = m, vd = v;
-    recc_rt_sparse_update_f32(&opt, p.data(), m.data(), v.data(), rows, dim, 2, ids, grads, counts);
+    recc_rt_sparse_update_f32(&opt, p.data(), m.data(), v.data(), rows, dim, dim, 2, ids, grads, counts);
     if (kind == 0) {
       recc_rt_update_f32(&opt, pd.data(), dense.data(), nullptr, nullptr, rows * dim);
     } else {
@@ -171,6 +171,56 @@ TEST(Kernels, SparseUpdateMatchesDenseStepsOnTouchedRows) {
       EXPECT_EQ(m[i], md[i]) << "kind " << kind << " at " << i;  // untouched rows: moments kept
       EXPECT_EQ(v[i], vd[i]) << "kind " << kind << " at " << i;
     }
+  }
+}
+
+// A table stored as row records ([w | m | v] per row, stride 3 * dim): the lookup reads (and
+// renormalises) the weights only, and the sparse step gives the same bits as on three arrays.
+TEST(Kernels, GatherAndSparseUpdateStepThroughRowRecords) {
+  const int64_t rows = 7, dim = 3, stride = 3 * dim;
+  auto p = randomVec(rows * dim, 50), m = randomVec(rows * dim, 51), v = randomVec(rows * dim, 52);
+  for (float& x : v) x = x * x;
+  auto interleave = [&] {
+    std::vector<float> rec(static_cast<size_t>(rows * stride));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t d = 0; d < dim; ++d) {
+        rec[static_cast<size_t>(r * stride + d)] = p[static_cast<size_t>(r * dim + d)];
+        rec[static_cast<size_t>(r * stride + dim + d)] = m[static_cast<size_t>(r * dim + d)];
+        rec[static_cast<size_t>(r * stride + 2 * dim + d)] = v[static_cast<size_t>(r * dim + d)];
+      }
+    return rec;
+  };
+  std::vector<int32_t> ids = {4, 1, 4, 6};
+  auto g = randomVec(ids.size() * dim, 53);
+  const int32_t* idp[] = {ids.data()};
+  const float* gp[] = {g.data()};
+  const int64_t counts[] = {4};
+  for (float maxNorm : {0.f, 0.5f}) {
+    std::vector<float> rec = interleave(), out(ids.size() * dim), want(ids.size() * dim);
+    auto table = p;
+    recc_rt_gather_f32(want.data(), table.data(), ids.data(), 4, dim, dim, rows, maxNorm);
+    recc_rt_gather_f32(out.data(), rec.data(), ids.data(), 4, dim, stride, rows, maxNorm);
+    EXPECT_EQ(out, want) << "max_norm " << maxNorm;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t d = 0; d < dim; ++d) {
+        EXPECT_EQ(rec[static_cast<size_t>(r * stride + d)], table[static_cast<size_t>(r * dim + d)]);
+        EXPECT_EQ(rec[static_cast<size_t>(r * stride + dim + d)], m[static_cast<size_t>(r * dim + d)]);
+      }
+  }
+  for (int kind = 0; kind < 3; ++kind) {
+    ReccOptimizer opt{kind, 0.1f, 0.9f, 0.999f, 1e-8f, 0.05f, 3};
+    std::vector<float> rec = interleave();
+    auto pd = p, md = m, vd = v;
+    recc_rt_sparse_update_f32(&opt, pd.data(), md.data(), vd.data(), rows, dim, dim, 1, idp, gp, counts);
+    recc_rt_sparse_update_f32(&opt, rec.data(), rec.data() + dim, rec.data() + 2 * dim, rows, dim, stride, 1, idp, gp,
+                              counts);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t d = 0; d < dim; ++d) {
+        const auto i = static_cast<size_t>(r * dim + d), at = static_cast<size_t>(r * stride + d);
+        EXPECT_EQ(rec[at], pd[i]) << "kind " << kind << " row " << r;
+        EXPECT_EQ(rec[at + dim], md[i]) << "kind " << kind << " row " << r;
+        EXPECT_EQ(rec[at + 2 * dim], vd[i]) << "kind " << kind << " row " << r;
+      }
   }
 }
 
@@ -232,7 +282,7 @@ TEST(Threads, EveryKernelIsDeterministicAndMatchesOneThread) {
       auto table = randomVec(8 * 5, 40), g = randomVec(12 * 5, 41);
       std::vector<int32_t> ids = {3, 1, 3, 7, 0, 0, 2, 3, 5, 6, 1, 3};
       std::vector<float> out(12 * 5), grad(8 * 5);
-      recc_rt_gather_f32(out.data(), table.data(), ids.data(), 12, 5, 8, 0.f);
+      recc_rt_gather_f32(out.data(), table.data(), ids.data(), 12, 5, 5, 8, 0.f);
       recc_rt_scatter_add_f32(grad.data(), ids.data(), g.data(), 12, 5, 8, 1);
       out.insert(out.end(), grad.begin(), grad.end());
       for (int64_t dim : {1, 20}) {  // scatter_add's other paths: one float a row, and wide rows
@@ -253,7 +303,7 @@ TEST(Threads, EveryKernelIsDeterministicAndMatchesOneThread) {
         const int32_t* idp[] = {ids.data()};
         const float* gp[] = {g.data()};
         const int64_t counts[] = {6};
-        recc_rt_sparse_update_f32(&opt, p.data(), mm.data(), v.data(), 8, 5, 1, idp, gp, counts);
+        recc_rt_sparse_update_f32(&opt, p.data(), mm.data(), v.data(), 8, 5, 5, 1, idp, gp, counts);
         p.insert(p.end(), mm.begin(), mm.end());
         p.insert(p.end(), v.begin(), v.end());
         return p;

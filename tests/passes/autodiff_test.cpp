@@ -250,6 +250,12 @@ TEST(TrainStep, SparseTablesReadOnlyByGathersGetSparseUpdates) {
   ValueId dense = b.add(OpKind::MatMul, {ta, tied}, Attrs().set("ta", int64_t(0)).set("tb", int64_t(1)));  // [B,10]
   ValueId s = b.add(OpKind::Add, {sumAll(b, b.add(OpKind::Mul, {ea, eh})), sumAll(b, dense)});
   g.losses.push_back({s, 1.0, {}});
+  // Only the table read by lookups alone is stored as row records.
+  assignRowRecords(g);
+  EXPECT_TRUE(g.params[0].rowRecords);
+  EXPECT_FALSE(g.params[1].rowRecords);
+  EXPECT_EQ(rowStride(g.params[0]), 12);
+  EXPECT_EQ(rowStride(g.params[1]), 4);
   Graph t = buildTrainStep(g);
   int sparse = 0, updates = 0, scatters = 0;
   for (const Node& n : t.nodes) {
@@ -269,8 +275,23 @@ TEST(TrainStep, SparseTablesReadOnlyByGathersGetSparseUpdates) {
   EXPECT_EQ(sparse, 1);
   EXPECT_EQ(updates, 1);
   EXPECT_EQ(scatters, 1) << "only the tied table's dense gradient is built";
+  // The verifier refuses any other reader of a table stored as row records (here the matmul),
+  // at the reader's location.
+  g.params[1].rowRecords = true;
+  g.at(dense).loc = {"m.rec", 7, 9};
+  try {
+    verify(g);
+    ADD_FAILURE() << "a matmul reads a table stored as row records";
+  } catch (const DiagError& e) {
+    EXPECT_NE(std::string(e.what()).find("tied, a table stored as row records"), std::string::npos) << e.what();
+    EXPECT_EQ(e.loc().line, 7);
+    EXPECT_EQ(e.loc().col, 9);
+  }
+  g.params[1].rowRecords = false;
   // Not declared sparse (the default): the dense scatter_add gradient and a dense Update.
   g.params[0].sparseUpdate = false;
+  assignRowRecords(g);
+  EXPECT_FALSE(g.params[0].rowRecords);
   Graph denseStep = buildTrainStep(g);
   for (const Node& n : denseStep.nodes) EXPECT_NE(n.op, OpKind::SparseUpdate);
 }

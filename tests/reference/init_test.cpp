@@ -91,3 +91,54 @@ TEST(InitParams, BadDeclarationsAreDiagnostics) {
   EXPECT_THROW(initParams(params({{"a", {2}, "xavier", 1, false, {}}}), 1), DiagError);
   EXPECT_THROW(initParams(params({{"e", {Dim::sym_("|movie|"), 4}, "normal", 1, true, {}}}), 1), DiagError);
 }
+
+// A table stored as row records ([w | m | v] per row) gets the values a dense table of its
+// shape gets, in the first columns of each record, zero moments, and reads and writes back as
+// dense arrays (what checkpoints hold) unchanged.
+TEST(InitParams, RowRecordsHoldTheDenseValuesAndZeroMoments) {
+  ParamDecl table{"emb", {6, 5}, "normal", 0.5, true, {}};
+  ParamDecl bias{"b", {3}, "uniform", 0.2, false, {}};
+  Graph dense = params({table, bias});
+  table.sparseUpdate = table.rowRecords = true;
+  Graph records = params({table, bias});
+  ParamState d = initParams(dense, 11), r = initParams(records, 11);
+  ASSERT_EQ(r.values[0].size(), 3 * d.values[0].size());
+  EXPECT_TRUE(r.m[0].empty() && r.v[0].empty());
+  EXPECT_EQ(denseParam(records, r, 0, 0), d.values[0]);
+  EXPECT_EQ(denseParam(records, r, 0, 1), std::vector<float>(30, 0.0f));
+  EXPECT_EQ(denseParam(records, r, 0, 2), std::vector<float>(30, 0.0f));
+  EXPECT_EQ(r.values[1], d.values[1]);  // the next parameter's draw is unchanged
+  for (int64_t row = 0; row < 6; ++row)
+    EXPECT_EQ(std::vector<float>(r.values[0].begin() + row * 15, r.values[0].begin() + row * 15 + 5),
+              std::vector<float>(d.values[0].begin() + row * 5, d.values[0].begin() + row * 5 + 5));
+  std::vector<float> w(30), m(30), v(30);
+  for (size_t i = 0; i < 30; ++i) {
+    w[i] = static_cast<float>(i);
+    m[i] = static_cast<float>(100 + i);
+    v[i] = static_cast<float>(200 + i);
+  }
+  setDenseParam(records, r, 0, w, m, v);
+  EXPECT_EQ(r.values[0][15 + 5], 105.0f);  // row 1's m[0]
+  EXPECT_EQ(r.values[0][15 + 10], 205.0f);  // row 1's v[0]
+  EXPECT_EQ(denseParam(records, r, 0, 0), w);
+  EXPECT_EQ(denseParam(records, r, 0, 1), m);
+  EXPECT_EQ(denseParam(records, r, 0, 2), v);
+  EXPECT_EQ(momentData(records, r, 0, 2), r.values[0].data() + 10);
+  setDenseParam(records, r, 0, w, {}, {});  // a checkpoint without optimizer state
+  EXPECT_EQ(denseParam(records, r, 0, 1), std::vector<float>(30, 0.0f));
+}
+
+// Above 32 MiB another thread zeroes a row-record table in steps while the values are drawn
+// into it: the same values as the dense table's, and zero moments.
+TEST(InitParams, LargeRowRecordTablesMatchTheDenseDraw) {
+  ParamDecl table{"table", {1 << 18, 33}, "normal", 0.05, true, {}};
+  Graph dense = params({table});
+  table.sparseUpdate = table.rowRecords = true;
+  Graph records = params({table});
+  ParamState d = initParams(dense, 9), r = initParams(records, 9);
+  EXPECT_TRUE(denseParam(records, r, 0, 0) == d.values[0]);
+  for (int part : {1, 2}) {
+    std::vector<float> moment = denseParam(records, r, 0, part);
+    EXPECT_EQ(std::count(moment.begin(), moment.end(), 0.0f), static_cast<long>(moment.size()));
+  }
+}

@@ -26,7 +26,7 @@ class JitEngine : public Engine {
  public:
   /// `derived`: buffers of g's parameters past the state's (ParamDecl::derived), owned by the caller.
   JitEngine(const Graph& g, std::vector<ValueId> fetches, int64_t maxBatch, std::vector<float*> derived = {})
-      : derived_(std::move(derived)), writes_(writesParams(g)) {
+      : g_(g), derived_(std::move(derived)), writes_(writesParams(g)) {
     compiled_ = CompiledGraph::compile(g, std::move(fetches), engineOptions(maxBatch));
     compiled_->allocate();
   }
@@ -36,8 +36,8 @@ class JitEngine : public Engine {
       for (size_t p = 0; p < state.values.size(); ++p) {
         args_.params.push_back(state.values[p].data());
         // No moments: a state only inference runs on (a graph without updates never reads them).
-        args_.m.push_back(p < state.m.size() ? state.m[p].data() : nullptr);
-        args_.v.push_back(p < state.v.size() ? state.v[p].data() : nullptr);
+        args_.m.push_back(momentData(g_, state, p, 1));
+        args_.v.push_back(momentData(g_, state, p, 2));
       }
       for (float* d : derived_) {
         args_.params.push_back(d);
@@ -54,6 +54,7 @@ class JitEngine : public Engine {
   }
 
  private:
+  const Graph& g_;  // outlives the engine (the caller's, or HoistingJitEngine's member)
   std::unique_ptr<CompiledGraph> compiled_;
   RunArgs args_;
   std::vector<float*> derived_;

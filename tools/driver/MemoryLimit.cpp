@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -51,17 +52,19 @@ ArenaUse planArena(const std::string& what, const Graph& g, const std::vector<Va
 }
 
 void checkModelFitsMemory(const Graph& g, int stateCopies, const std::vector<ArenaUse>& arenas) {
-  long double params = 0;
+  long double params = 0, recordMoments = 0;
   for (const ParamDecl& p : g.params) {
     long double n = elements(p.shape, 0);
     if (n > 9.2e18L)
       throw DiagError(p.loc, "parameter " + p.name + " " + shapeStr(p.shape) + " has more than 2^63 elements");
     params += n * 4.0L;
+    if (p.rowRecords) recordMoments += n * 8.0L;
   }
-  const long double state = params * stateCopies;
+  // A table stored as row records holds its moments even where nothing trains (inference).
+  const long double state = std::max(params * stateCopies, recordMoments);
   long double bytes = params + state;
   std::string parts = "parameters " + bytesStr(params);
-  if (stateCopies > 0) parts += ", optimizer state " + bytesStr(state);
+  if (state > 0) parts += ", optimizer state " + bytesStr(state);
   for (const ArenaUse& a : arenas) {
     bytes += a.bytes;
     parts += ", " + a.what + " arena for batch " + std::to_string(a.batch) + " " + bytesStr(a.bytes);

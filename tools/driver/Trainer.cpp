@@ -149,9 +149,11 @@ Checkpoint makeCheckpoint(const TrainOptions& o, const Graph& g, const ParamStat
     for (const Dim& d : p.shape) shape.push_back(d.n);
     c.paramShapes.push_back(shape);
   }
-  c.params = st.values;
-  c.m = st.m;
-  c.v = st.v;
+  for (size_t p = 0; p < g.params.size(); ++p) {
+    c.params.push_back(denseParam(g, st, p, 0));
+    c.m.push_back(denseParam(g, st, p, 1));
+    c.v.push_back(denseParam(g, st, p, 2));
+  }
   c.optKind = st.opt.kind;
   c.step = st.opt.step;
   c.epoch = epoch;
@@ -208,12 +210,12 @@ TrainResult train(const TrainOptions& o) {
   if (!o.resumePath.empty()) {
     for (size_t p = 0; p < fwd.params.size(); ++p)
       if (p >= resumed.params.size() || resumed.paramNames[p] != fwd.params[p].name ||
-          resumed.params[p].size() != r.state.values[p].size())
+          static_cast<int64_t>(resumed.params[p].size()) != numElements(fwd.params[p].shape, 0))
         throw DataError(o.resumePath + ": parameter " + fwd.params[p].name + " " + shapeStr(fwd.params[p].shape) +
                         " does not match the checkpoint (was the training data different?)");
-    r.state.values = resumed.params;
-    r.state.m = resumed.m;
-    r.state.v = resumed.v;
+    for (size_t p = 0; p < fwd.params.size(); ++p)
+      setDenseParam(fwd, r.state, p, resumed.params[p], p < resumed.m.size() ? resumed.m[p] : std::vector<float>{},
+                    p < resumed.v.size() ? resumed.v[p] : std::vector<float>{});
     r.state.opt.step = resumed.step;
     firstEpoch = resumed.epoch;
     if (firstEpoch >= cfg.epochs)
@@ -338,9 +340,9 @@ Metrics evaluateCheckpoint(const std::string& ckptPath, const std::string& dataP
       throw DataError(ckptPath + ": parameter " + c.paramNames[p] + " does not match the model's " +
                       fwd.params[p].name + " " + shapeStr(fwd.params[p].shape));
   }
-  st.values = c.params;
-  st.m = c.m;
-  st.v = c.v;
+  for (size_t p = 0; p < fwd.params.size(); ++p)
+    setDenseParam(fwd, st, p, c.params[p], p < c.m.size() ? c.m[p] : std::vector<float>{},
+                  p < c.v.size() ? c.v[p] : std::vector<float>{});
   const int64_t batch = 4096;
   Graph inf = buildInference(fwd, batch, batchesServed(d.rows, batch));
   std::vector<ValueId> fetch = outputValues(inf);
