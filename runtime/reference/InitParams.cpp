@@ -18,43 +18,58 @@ namespace {
 double unit(std::mt19937_64& gen) { return static_cast<double>(gen() >> 11) * 0x1.0p-53; }           // [0, 1)
 double unitOpen(std::mt19937_64& gen) { return static_cast<double>((gen() >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
 
+/// Writes a parameter's values in order into its buffer: dense, or the first `cols` floats of
+/// each row record (then `gap` floats of moments), each once the zeroing thread has reached it.
+class ValueWriter {
+ public:
+  ValueWriter(float* base, size_t cols, size_t gap, size_t size, const std::atomic<size_t>& zeroedTo)
+      : base_(base), cols_(cols), gap_(gap), ready_(gap ? 0 : size), zeroedTo_(zeroedTo) {}
+  void put(float x) {
+    while (at_ >= ready_) {
+      ready_ = zeroedTo_.load(std::memory_order_acquire);
+      if (at_ >= ready_) std::this_thread::yield();
+    }
+    base_[at_++] = x;
+    if (++col_ == cols_) {
+      col_ = 0;
+      at_ += gap_;
+    }
+  }
+
+ private:
+  float* base_;
+  size_t cols_, gap_, ready_, at_ = 0, col_ = 0;
+  const std::atomic<size_t>& zeroedTo_;
+};
+
 /// Each parameter's initial values, drawn in declaration order from one seeded generator:
 /// adding a param at the end does not change the others' values. zeros/ones draw nothing.
 /// A table stored as row records gets the same values, each row's in the first columns of its
-/// record: `out` holds its buffer already, zeroed up to `zeroedTo[k]` floats (another thread may
-/// still be growing it; an element is written once its record is zeroed).
+/// record: `out` holds its buffer already, zeroed up to `zeroedTo[k]` floats (another thread
+/// may still be growing it).
 void drawValues(const Graph& g, const std::vector<size_t>& sizes, uint64_t seed, std::vector<std::vector<float>>& out,
                 const std::vector<std::atomic<size_t>>& zeroedTo) {
   std::mt19937_64 gen(seed);
   for (size_t k = 0; k < g.params.size(); ++k) {
     const ParamDecl& p = g.params[k];
     if (!p.rowRecords) out[k] = zeroed<float>(sizes[k]);
-    float* base = out[k].data();
     const auto cols = static_cast<size_t>(p.shape.empty() ? 1 : std::max<int64_t>(p.shape.back().n, 1));
-    const size_t gap = p.rowRecords ? 2 * cols : 0;  // floats between a row's last value and the next's first
-    size_t ready = p.rowRecords ? 0 : sizes[k];
-    auto at = [&](size_t i) -> float& {
-      const size_t j = i + (gap ? i / cols * gap : 0);
-      while (j >= ready) {
-        ready = zeroedTo[k].load(std::memory_order_acquire);
-        if (j >= ready) std::this_thread::yield();
-      }
-      return base[j];
-    };
-    const size_t n = sizes[k];
+    const size_t n = sizes[k], gap = p.rowRecords ? 2 * cols : 0;
+    auto writer = [&] { return ValueWriter(out[k].data(), cols, gap, n, zeroedTo[k]); };
+    ValueWriter w = writer();
     if (p.init == "normal") {
       // Box-Muller, both outputs of a pair used (std::normal_distribution is
       // implementation-defined, so it would make checkpoints differ across standard libraries).
       const double twoPi = 6.283185307179586;
       for (size_t i = 0; i < n; i += 2) {
         double r = std::sqrt(-2.0 * std::log(unitOpen(gen))), th = twoPi * unit(gen);
-        at(i) = static_cast<float>(p.scale * r * std::cos(th));
-        if (i + 1 < n) at(i + 1) = static_cast<float>(p.scale * r * std::sin(th));
+        w.put(static_cast<float>(p.scale * r * std::cos(th)));
+        if (i + 1 < n) w.put(static_cast<float>(p.scale * r * std::sin(th)));
       }
     } else if (p.init == "uniform") {
-      for (size_t i = 0; i < n; ++i) at(i) = static_cast<float>(p.scale * (2.0 * unit(gen) - 1.0));
+      for (size_t i = 0; i < n; ++i) w.put(static_cast<float>(p.scale * (2.0 * unit(gen) - 1.0)));
     } else if (p.init == "ones") {
-      for (size_t i = 0; i < n; ++i) at(i) = 1.0f;
+      for (size_t i = 0; i < n; ++i) w.put(1.0f);
     }
     // An embedding table's <pad> and <oov> rows start at zero (drawn all the same, so that the
     // other rows keep their values). No training step updates <oov>: ids first seen in test
@@ -62,7 +77,8 @@ void drawValues(const Graph& g, const std::vector<size_t>& sizes, uint64_t seed,
     // test AUC 0.6612 instead of 0.6715.
     if (p.embedding && !p.shape.empty() && p.shape[0].isStatic() && p.shape[0].n > 0) {
       const auto rows = static_cast<size_t>(std::min(kReservedIds, p.shape[0].n));
-      for (size_t i = 0; i < rows * (n / static_cast<size_t>(p.shape[0].n)); ++i) at(i) = 0.0f;
+      ValueWriter z = writer();
+      for (size_t i = 0; i < rows * (n / static_cast<size_t>(p.shape[0].n)); ++i) z.put(0.0f);
     }
   }
 }
