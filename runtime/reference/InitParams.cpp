@@ -45,17 +45,18 @@ class ValueWriter {
 /// Each parameter's initial values, drawn in declaration order from one seeded generator:
 /// adding a param at the end does not change the others' values. zeros/ones draw nothing.
 /// A table stored as row records gets the same values, each row's in the first columns of its
-/// record: `out` holds its buffer already, zeroed up to `zeroedTo[k]` floats (another thread
+/// record: `records[k]` is its buffer, zeroed up to `zeroedTo[k]` floats (another thread
 /// may still be growing it).
 void drawValues(const Graph& g, const std::vector<size_t>& sizes, uint64_t seed, std::vector<std::vector<float>>& out,
-                const std::vector<std::atomic<size_t>>& zeroedTo) {
+                const std::vector<float*>& records, const std::vector<std::atomic<size_t>>& zeroedTo) {
   std::mt19937_64 gen(seed);
   for (size_t k = 0; k < g.params.size(); ++k) {
     const ParamDecl& p = g.params[k];
     if (!p.rowRecords) out[k] = zeroed<float>(sizes[k]);
+    float* base = p.rowRecords ? records[k] : out[k].data();  // out[k] itself may be growing
     const auto cols = static_cast<size_t>(p.shape.empty() ? 1 : std::max<int64_t>(p.shape.back().n, 1));
     const size_t n = sizes[k], gap = p.rowRecords ? 2 * cols : 0;
-    auto writer = [&] { return ValueWriter(out[k].data(), cols, gap, n, zeroedTo[k]); };
+    auto writer = [&] { return ValueWriter(base, cols, gap, n, zeroedTo[k]); };
     ValueWriter w = writer();
     if (p.init == "normal") {
       // Box-Muller, both outputs of a pair used (std::normal_distribution is
@@ -112,10 +113,12 @@ ParamState initParams(const Graph& g, uint64_t seed) {
   s.v.resize(sizes.size());
   s.values.resize(sizes.size());
   std::vector<std::atomic<size_t>> zeroedTo(sizes.size());
+  std::vector<float*> records(sizes.size(), nullptr);  // the reserved blocks, taken before they grow
   for (size_t i = 0; i < sizes.size(); ++i)
     if (g.params[i].rowRecords) {
       s.values[i].reserve(3 * sizes[i]);
-      adviseHugePages(s.values[i].data(), 3 * sizes[i] * sizeof(float));
+      records[i] = s.values[i].data();
+      adviseHugePages(records[i], 3 * sizes[i] * sizeof(float));
     }
   std::exception_ptr error;
   auto zeroMoments = [&] {
@@ -149,7 +152,7 @@ ParamState initParams(const Graph& g, uint64_t seed) {
   }
   if (!helper.joinable()) zeroMoments();
   try {
-    drawValues(g, sizes, seed, s.values, zeroedTo);
+    drawValues(g, sizes, seed, s.values, records, zeroedTo);
   } catch (...) {
     if (helper.joinable()) helper.join();
     throw;
