@@ -35,10 +35,12 @@ void setDenseParam(const Graph& g, ParamState& s, size_t p, const std::vector<fl
   const auto cols = static_cast<size_t>(d.shape.back().n), stride = static_cast<size_t>(rowStride(d));
   std::vector<float>& rec = s.values[p];
   rec.assign(values.size() * 3, 0.0f);
-  for (size_t r = 0; r < values.size() / cols; ++r) {
-    std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(r * cols), cols, rec.begin() + static_cast<std::ptrdiff_t>(r * stride));
-    if (!m.empty()) std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(r * cols), cols, rec.begin() + static_cast<std::ptrdiff_t>(r * stride + cols));
-    if (!v.empty()) std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(r * cols), cols, rec.begin() + static_cast<std::ptrdiff_t>(r * stride + 2 * cols));
+  size_t offset = 0;  // of the part within a record
+  for (const std::vector<float>* part : {&values, &m, &v}) {
+    for (size_t r = 0; r < std::min(part->size(), values.size()) / cols; ++r)  // an absent moment: none
+      std::copy_n(part->begin() + static_cast<std::ptrdiff_t>(r * cols), cols,
+                  rec.begin() + static_cast<std::ptrdiff_t>(r * stride + offset));
+    offset += cols;
   }
   s.m[p].clear();
   s.v[p].clear();

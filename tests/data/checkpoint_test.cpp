@@ -92,6 +92,18 @@ TEST(Checkpoint, EmptyOptimizerStateRoundTrips) {
   EXPECT_TRUE(sameBits(r.params, c.params));
 }
 
+// A moment array of another size than its parameter (a checkpoint written by a damaged
+// program: the checksum is right) is refused on load, naming the parameter.
+TEST(Checkpoint, MomentOfTheWrongSizeIsAnError) {
+  Checkpoint c = sample();
+  c.v[1].push_back(1.0f);
+  std::string p = path("badmoment.ckpt");
+  saveCheckpoint(p, c);
+  std::string msg = dataError([&] { loadCheckpoint(p); });
+  EXPECT_TRUE(startsWith(msg, p + ": ")) << msg;
+  EXPECT_CONTAINS(msg, "optimizer state of " + c.paramNames[1] + " has the wrong size");
+}
+
 TEST(Checkpoint, MissingFile) {
   std::string p = path("x.ckpt") + ".missing";
   std::string msg = dataError([&] { loadCheckpoint(p); });

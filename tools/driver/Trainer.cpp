@@ -161,6 +161,13 @@ Checkpoint makeCheckpoint(const TrainOptions& o, const Graph& g, const ParamStat
   return c;
 }
 
+/// The checkpoint's parameters and optimizer state (if it has any) into st, in g's storage.
+void setCheckpointParams(const Graph& g, const Checkpoint& c, ParamState& st) {
+  const std::vector<float> none;
+  for (size_t p = 0; p < g.params.size(); ++p)
+    setDenseParam(g, st, p, c.params[p], p < c.m.size() ? c.m[p] : none, p < c.v.size() ? c.v[p] : none);
+}
+
 }  // namespace
 
 TrainResult train(const TrainOptions& o) {
@@ -213,9 +220,7 @@ TrainResult train(const TrainOptions& o) {
           static_cast<int64_t>(resumed.params[p].size()) != numElements(fwd.params[p].shape, 0))
         throw DataError(o.resumePath + ": parameter " + fwd.params[p].name + " " + shapeStr(fwd.params[p].shape) +
                         " does not match the checkpoint (was the training data different?)");
-    for (size_t p = 0; p < fwd.params.size(); ++p)
-      setDenseParam(fwd, r.state, p, resumed.params[p], p < resumed.m.size() ? resumed.m[p] : std::vector<float>{},
-                    p < resumed.v.size() ? resumed.v[p] : std::vector<float>{});
+    setCheckpointParams(fwd, resumed, r.state);
     r.state.opt.step = resumed.step;
     firstEpoch = resumed.epoch;
     if (firstEpoch >= cfg.epochs)
@@ -340,9 +345,7 @@ Metrics evaluateCheckpoint(const std::string& ckptPath, const std::string& dataP
       throw DataError(ckptPath + ": parameter " + c.paramNames[p] + " does not match the model's " +
                       fwd.params[p].name + " " + shapeStr(fwd.params[p].shape));
   }
-  for (size_t p = 0; p < fwd.params.size(); ++p)
-    setDenseParam(fwd, st, p, c.params[p], p < c.m.size() ? c.m[p] : std::vector<float>{},
-                  p < c.v.size() ? c.v[p] : std::vector<float>{});
+  setCheckpointParams(fwd, c, st);
   const int64_t batch = 4096;
   Graph inf = buildInference(fwd, batch, batchesServed(d.rows, batch));
   std::vector<ValueId> fetch = outputValues(inf);
